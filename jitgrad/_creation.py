@@ -1,0 +1,290 @@
+"""Tensor creation: from data, filled, ranges and random."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtype
+from . import _random
+from ._device import to_device
+from .tensor import Tensor
+
+_wrap = Tensor._wrap
+
+
+def _finish(data: np.ndarray, requires_grad: bool, device=None, capital: bool = False) -> Tensor:
+    to_device(device)
+    t = _wrap(data)
+    if requires_grad:
+        if data.dtype.kind != "f":
+            raise RuntimeError(
+                "Only Tensors of floating point and complex dtype can require gradients"
+                if capital else "only Tensors of floating point dtype can require gradients")
+        t._requires_grad = True
+    return t
+
+
+def _np_dtype(dtype, default=None) -> np.dtype:
+    if dtype is None:
+        return default if default is not None else _dtype.get_default_dtype().np
+    return _dtype.to_dtype(dtype).np
+
+
+def _size(size) -> tuple:
+    if len(size) == 1 and not isinstance(size[0], (int, np.integer)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = s.item()
+        if not isinstance(s, (int, np.integer)):
+            raise TypeError(f"size must contain ints, got {type(s).__name__}")
+        if s < 0:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {s}: {list(size)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _is_python_data(data) -> bool:
+    return isinstance(data, (list, tuple, bool, int, float))
+
+
+def _plain(data):
+    """Nested lists with tensors or numpy scalars inside, as plain Python values."""
+    if isinstance(data, Tensor):
+        return data._data.tolist()
+    if isinstance(data, (list, tuple)):
+        return [_plain(d) for d in data]
+    if isinstance(data, np.generic):
+        return data.item()
+    return data
+
+
+def _infer_np(data) -> np.dtype:
+    """torch's rule: any float -> default float, else any int -> int64, else bool."""
+    kinds = set()
+
+    def walk(d):
+        if isinstance(d, list):
+            for e in d:
+                walk(e)
+        elif isinstance(d, bool):
+            kinds.add("b")
+        elif isinstance(d, int):
+            kinds.add("i")
+        elif isinstance(d, float):
+            kinds.add("f")
+        else:
+            raise TypeError(f"Could not infer dtype of {type(d).__name__}")
+
+    walk(data)
+    if "f" in kinds or not kinds:
+        return _dtype.get_default_dtype().np
+    return np.dtype(np.int64) if "i" in kinds else np.dtype(np.bool_)
+
+
+def _check_ragged(data, dim: int = 0) -> None:
+    if not isinstance(data, list) or not data:
+        return
+    first = data[0]
+    n = len(first) if isinstance(first, list) else None
+    for e in data:
+        m = len(e) if isinstance(e, list) else None
+        if m != n:
+            raise ValueError(f"expected sequence of length {n} at dim {dim + 1} (got {m})")
+    for e in data:
+        _check_ragged(e, dim + 1)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (nested lists, numbers, arrays or tensors)."""
+    if isinstance(data, Tensor):
+        arr = data._data.astype(_np_dtype(dtype, data._data.dtype), copy=True)
+    elif isinstance(data, np.ndarray):
+        arr = np.array(data, dtype=_np_dtype(dtype, data.dtype), copy=True)
+        _dtype.to_dtype(arr.dtype)
+    else:
+        plain = _plain(data)
+        _check_ragged(plain)
+        arr = np.array(plain, dtype=_np_dtype(dtype, _infer_np(plain)))
+    return _finish(np.require(arr, requirements="C"), requires_grad, device, capital=True)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    if isinstance(data, Tensor) and (dtype is None or data.dtype is _dtype.to_dtype(dtype)):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == _np_dtype(dtype)):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A tensor sharing memory with numpy array `a`."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
+    try:
+        _dtype.to_dtype(a.dtype)
+    except TypeError:
+        raise TypeError(f"can't convert np.ndarray of type numpy.{a.dtype}. The only supported "
+                        "types are: float64, float32, int64, int32, int16, int8, uint8, and "
+                        "bool.") from None
+    return _wrap(a)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+    return _finish(np.empty(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+    return _finish(np.zeros(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+    return _finish(np.ones(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
+
+
+def _fill_dtype(value) -> np.dtype:
+    if isinstance(value, bool):
+        return np.dtype(np.bool_)
+    if isinstance(value, (int, np.integer)):
+        return np.dtype(np.int64)
+    return _dtype.get_default_dtype().np
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False,
+         **_) -> Tensor:
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    dt = _np_dtype(dtype, _fill_dtype(fill_value))
+    return _finish(np.full(_size((size,)), fill_value, dtype=dt), requires_grad, device)
+
+
+def _like(t: Tensor, dtype):
+    return t._data.shape, (t._data.dtype if dtype is None else _np_dtype(dtype))
+
+
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+    shape, dt = _like(t, dtype)
+    return _finish(np.empty(shape, dtype=dt), requires_grad, device)
+
+
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+    shape, dt = _like(t, dtype)
+    return _finish(np.zeros(shape, dtype=dt), requires_grad, device)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+    shape, dt = _like(t, dtype)
+    return _finish(np.ones(shape, dtype=dt), requires_grad, device)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False,
+              **_) -> Tensor:
+    shape, dt = _like(t, dtype)
+    return _finish(np.full(shape, fill_value, dtype=dt), requires_grad, device)
+
+
+def _zeros_meta(meta) -> Tensor:
+    shape, dt = meta
+    return _wrap(np.zeros(shape, dtype=dt))
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    integral = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
+    dt = _np_dtype(dtype, np.dtype(np.int64) if integral else None)
+    n = int(np.ceil((end - start) / step))
+    data = (start + np.arange(n, dtype=np.float64) * step) if not integral else (
+        start + np.arange(n, dtype=np.int64) * step)
+    return _finish(data.astype(dt), requires_grad, device)
+
+
+def linspace(start, end, steps: int, *, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    dt = _np_dtype(dtype)
+    compute = dt if dt.kind == "f" else np.dtype(np.float64)
+    s, e = compute.type(start), compute.type(end)
+    if steps <= 1:
+        data = np.full(steps, s, dtype=compute)
+    else:
+        # Symmetric fill: the first half counts up from start, the second half down from end.
+        step = (e - s) / compute.type(steps - 1)
+        i = np.arange(steps)
+        half = steps // 2
+        data = np.where(i < half, s + step * i.astype(compute),
+                        e - step * (steps - 1 - i).astype(compute)).astype(compute)
+    return _finish(data.astype(dt), requires_grad, device)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None,
+        requires_grad: bool = False) -> Tensor:
+    if n < 0 or (m is not None and m < 0):
+        raise RuntimeError(f"n must be greater or equal to 0, got {n if n < 0 else m}")
+    return _finish(np.eye(n, m, dtype=_np_dtype(dtype)), requires_grad, device)
+
+
+# --------------------------------------------------------------------------- random
+
+manual_seed = _random.manual_seed
+seed = _random.seed
+initial_seed = _random.initial_seed
+Generator = _random.Generator
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False,
+         **_) -> Tensor:
+    dt = _np_dtype(dtype)
+    return _finish(_random.uniform(_size(size), dt, generator=generator), requires_grad, device)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False,
+          **_) -> Tensor:
+    dt = _np_dtype(dtype)
+    return _finish(_random.normal(_size(size), dt, generator=generator), requires_grad, device)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad: bool = False) -> Tensor:
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    if high <= low:
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    dt = _np_dtype(dtype, np.dtype(np.int64))
+    return _finish(_random.randint(low, high, _size((size,)), dt, generator=generator),
+                   requires_grad, device)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    dt = _np_dtype(dtype, np.dtype(np.int64))
+    return _finish(_random.randperm(n, dt, generator=generator), requires_grad, device)
+
+
+def rand_like(t: Tensor, dtype=None, **kw) -> Tensor:
+    shape, dt = _like(t, dtype)
+    return rand(shape, dtype=_dtype.FROM_NP[dt], **kw)
+
+
+def randn_like(t: Tensor, dtype=None, **kw) -> Tensor:
+    shape, dt = _like(t, dtype)
+    return randn(shape, dtype=_dtype.FROM_NP[dt], **kw)
+
+
+def randint_like(t: Tensor, low, high=None, dtype=None, **kw) -> Tensor:
+    shape, dt = _like(t, dtype)
+    return randint(low, high, shape, dtype=_dtype.FROM_NP[dt], **kw)

@@ -1,0 +1,656 @@
+"""The op layer: each primitive's Python path.
+
+A primitive checks its operands (shapes, dtypes, devices: the errors a user sees are raised
+here, before any kernel runs), promotes dtypes, calls its kernel through the backend of the
+operands' storage, and records a node whose rule lives in ``derivatives.py``.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from . import _dtype
+from . import derivatives as D
+from .autograd import grad_mode
+from .autograd.graph import OUTPUT, record
+from .kernels import cpu
+from .tensor import Tensor, _wrap_dim
+
+_wrap = Tensor._wrap
+_BACKENDS = {np.ndarray: cpu}
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+                "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def backend(data):
+    """The kernel namespace for a tensor's storage."""
+    return _BACKENDS[type(data)]
+
+
+def torch_name(np_dtype) -> str:
+    return _TORCH_NAMES[np.dtype(np_dtype).name]
+
+
+# --------------------------------------------------------------------------- shapes
+
+_bcache: dict = {}
+
+
+def broadcast_shapes(sa: tuple, sb: tuple) -> tuple:
+    """The broadcast of two shapes, with torch's error when they do not broadcast."""
+    key = (sa, sb)
+    r = _bcache.get(key)
+    if r is None:
+        na, nb = len(sa), len(sb)
+        n = na if na > nb else nb
+        out = []
+        for i in range(n):
+            a = sa[i - n + na] if i >= n - na else 1
+            b = sb[i - n + nb] if i >= n - nb else 1
+            if a != b and a != 1 and b != 1:
+                raise RuntimeError(
+                    f"The size of tensor a ({a}) must match the size of tensor b ({b}) at "
+                    f"non-singleton dimension {i}")
+            out.append(b if a == 1 else a)
+        r = tuple(out)
+        if len(_bcache) > 4096:
+            _bcache.clear()
+        _bcache[key] = r
+    return r
+
+
+def expandable(shape: tuple, target: tuple) -> bool:
+    """Whether `shape` broadcasts to `target`."""
+    if len(shape) > len(target):
+        return False
+    for s, t in zip(reversed(shape), reversed(target)):
+        if s != t and s != 1:
+            return False
+    return True
+
+
+def dims_of(dim, ndim: int) -> tuple:
+    """Normalise an int or a sequence of ints to sorted, distinct, non-negative dims."""
+    if isinstance(dim, (int, np.integer)):
+        return (_wrap_dim(int(dim), ndim),)
+    dims = [_wrap_dim(int(d), ndim) for d in dim]
+    if len(set(dims)) != len(dims):
+        d = next(d for d in dims if dims.count(d) > 1)
+        raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+    return tuple(sorted(dims))
+
+
+# --------------------------------------------------------------------------- operands
+
+def _scalar(v):
+    """A Python number from a Python or numpy scalar; None if `v` is not a number."""
+    if isinstance(v, (bool, int, float)):
+        return v
+    if isinstance(v, np.generic) and v.dtype.kind in "biuf":
+        return v.item()
+    return None
+
+
+def operands(a, b):
+    """Promote a pair of operands (tensors or numbers) to tensors of one dtype.
+
+    Returns (ta, tb, ad, bd): the tensors taking part in the graph (numbers wrapped as 0-d
+    tensors that need no grad) and their data converted to the common dtype.
+    """
+    if isinstance(a, Tensor):
+        ad = a._data
+        if isinstance(b, Tensor):
+            bd = b._data
+            if ad.dtype != bd.dtype:
+                dt = _dtype.result_type(a, b).np
+                if ad.dtype != dt:
+                    ad = ad.astype(dt)
+                if bd.dtype != dt:
+                    bd = bd.astype(dt)
+            return a, b, ad, bd
+        s = _scalar(b)
+        if s is None:
+            raise TypeError(f"unsupported operand type: {type(b).__name__}")
+        dt = _scalar_result(ad.dtype, s)
+        if ad.dtype != dt:
+            ad = ad.astype(dt)
+        bd = np.array(s, dtype=dt)
+        return a, _wrap(bd), ad, bd
+    tb, ta, bd, ad = operands(b, a)
+    return ta, tb, ad, bd
+
+
+def _scalar_result(dt: np.dtype, s) -> np.dtype:
+    kind = dt.kind
+    if kind == "f" or (kind in "iu" and not isinstance(s, float)) or isinstance(s, bool):
+        return dt
+    return _dtype.get_default_dtype().np if isinstance(s, float) else np.dtype(np.int64)
+
+
+def as_tensor_operand(v, like: Tensor) -> Tensor:
+    if isinstance(v, Tensor):
+        return v
+    s = _scalar(v)
+    if s is None:
+        raise TypeError(f"expected a Tensor or a number, got {type(v).__name__}")
+    return _wrap(np.array(s, dtype=_scalar_result(like._data.dtype, s)))
+
+
+def check_inplace(t: Tensor) -> None:
+    """Refuse in-place changes that would corrupt the graph."""
+    if t._requires_grad and grad_mode.state.enabled:
+        if t._grad_fn is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation.")
+        raise RuntimeError(
+            "jitgrad does not yet support in-place operations on tensors that are part of a "
+            "graph; use an out-of-place operation (or clone() the tensor first)")
+
+
+# --------------------------------------------------------------------------- elementwise
+
+def _binary(kname: str, rule, a, b, save: bool = True):
+    ta, tb, ad, bd = operands(a, b)
+    shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
+    out = _wrap(backend(ad).binary(kname, ad, bd, shape))
+    return record(rule, out, (ta, tb), (ta, tb) if save else ())
+
+
+def add(a, b, *, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    return _binary("add", D.ADD, a, b, save=False)
+
+
+def sub(a, b, *, alpha=1):
+    if isinstance(a, Tensor) and a._data.dtype == np.bool_ and isinstance(b, Tensor) and \
+            b._data.dtype == np.bool_:
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
+            "`^` or `logical_xor()` operator instead.")
+    if alpha != 1:
+        b = mul(b, alpha)
+    return _binary("sub", D.SUB, a, b, save=False)
+
+
+def rsub(x: Tensor, s):
+    """s - x for a number s."""
+    tx, ts, xd, sd = operands(x, s)
+    out = _wrap(backend(xd).binary("sub", sd, xd, xd.shape))
+    return record(D.RSUB, out, (tx,))
+
+
+def mul(a, b):
+    return _binary("mul", D.MUL, a, b)
+
+
+def div(a, b, *, rounding_mode=None):
+    if rounding_mode is not None:
+        raise NotImplementedError("div(rounding_mode=...) is not available yet")
+    ta, tb, ad, bd = operands(a, b)
+    if ad.dtype.kind != "f":
+        dt = _dtype.get_default_dtype().np
+        ad, bd = ad.astype(dt), bd.astype(dt)
+    shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
+    out = _wrap(backend(ad).binary("div", ad, bd, shape))
+    return record(D.DIV, out, (ta, tb), (ta, tb))
+
+
+def rdiv(x: Tensor, s):
+    """s / x for a number s, as torch computes it: reciprocal(x) * s."""
+    return mul(reciprocal(x), s)
+
+
+def _float_input(x: Tensor):
+    """x's data, converted to the default float dtype if it is not floating point."""
+    d = x._data
+    if d.dtype.kind != "f":
+        d = d.astype(_dtype.get_default_dtype().np)
+    return d
+
+
+def _unary_float(kname: str, rule, x: Tensor, save_output: bool):
+    d = _float_input(x)
+    out = _wrap(backend(d).unary(kname, d))
+    return record(rule, out, (x,), (OUTPUT,) if save_output else (x,))
+
+
+def exp(x: Tensor):
+    return _unary_float("exp", D.EXP, x, True)
+
+
+def log(x: Tensor):
+    return _unary_float("log", D.LOG, x, False)
+
+
+def sqrt(x: Tensor):
+    return _unary_float("sqrt", D.SQRT, x, True)
+
+
+def tanh(x: Tensor):
+    return _unary_float("tanh", D.TANH, x, True)
+
+
+def sigmoid(x: Tensor):
+    return _unary_float("sigmoid", D.SIGMOID, x, True)
+
+
+def reciprocal(x: Tensor):
+    d = _float_input(x)
+    one = np.ones((), dtype=d.dtype)
+    out = _wrap(backend(d).binary("div", one, d, d.shape))
+    return record(D.RECIPROCAL, out, (x,), (OUTPUT,))
+
+
+def neg(x: Tensor):
+    if x._data.dtype == np.bool_:
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+            "to invert a mask, use the `~` or `logical_not()` operator instead.")
+    out = _wrap(backend(x._data).unary("neg", x._data))
+    return record(D.NEG, out, (x,))
+
+
+def abs(x: Tensor):  # noqa: A001 - torch's name
+    out = _wrap(backend(x._data).unary("abs", x._data))
+    return record(D.ABS, out, (x,), (x,))
+
+
+def sign(x: Tensor):
+    out = _wrap(backend(x._data).unary("sign", x._data))
+    return record(D.SIGN, out, (x,))
+
+
+def relu(x: Tensor):
+    out = _wrap(backend(x._data).unary("relu", x._data))
+    return record(D.RELU, out, (x,), (OUTPUT,))
+
+
+def _fused_backward(kname: str, rule, g: Tensor, y: Tensor):
+    """A fused backward primitive f(g, y): one kernel, itself differentiable."""
+    ta, tb, gd, yd = operands(g, y)
+    shape = gd.shape if gd.shape == yd.shape else broadcast_shapes(gd.shape, yd.shape)
+    out = _wrap(backend(gd).binary(kname, gd, yd, shape))
+    return record(rule, out, (ta, tb), (ta, tb))
+
+
+def tanh_backward(g: Tensor, y: Tensor):
+    return _fused_backward("tanh_backward", D.TANH_BACKWARD, g, y)
+
+
+def sigmoid_backward(g: Tensor, y: Tensor):
+    return _fused_backward("sigmoid_backward", D.SIGMOID_BACKWARD, g, y)
+
+
+def relu_backward(g: Tensor, y: Tensor):
+    return _fused_backward("relu_backward", D.RELU_BACKWARD, g, y)
+
+
+def pow(a, b):  # noqa: A001 - torch's name
+    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+        s = _scalar(b)
+        if s is None:
+            raise TypeError(f"pow(): unsupported exponent type {type(b).__name__}")
+        d = a._data
+        if isinstance(s, float) and d.dtype.kind != "f":
+            d = d.astype(_dtype.get_default_dtype().np)
+        elif d.dtype.kind in "iu" and s < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+        p = np.array(s, dtype=d.dtype)
+        out = _wrap(backend(d).binary("pow", d, p, d.shape))
+        return record(D.POW_SCALAR, out, (a,), (a, s))
+    if not isinstance(a, Tensor):
+        s = _scalar(a)
+        if s is None:
+            raise TypeError(f"pow(): unsupported base type {type(a).__name__}")
+        _, tb, sd, bd = operands(s, b)
+        out = _wrap(backend(bd).binary("pow", sd, bd, bd.shape))
+        return record(D.POW_BASE, out, (tb,), (s, OUTPUT))
+    ta, tb, ad, bd = operands(a, b)
+    shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
+    out = _wrap(backend(ad).binary("pow", ad, bd, shape))
+    return record(D.POW_TENSOR, out, (ta, tb), (ta, tb, OUTPUT))
+
+
+def _compare(kname: str, a, b):
+    _, _, ad, bd = operands(a, b)
+    shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
+    return _wrap(backend(ad).binary(kname, ad, bd, shape, out_dtype=np.bool_))
+
+
+def eq(a, b):
+    return _compare("eq", a, b)
+
+
+def ne(a, b):
+    return _compare("ne", a, b)
+
+
+def lt(a, b):
+    return _compare("lt", a, b)
+
+
+def le(a, b):
+    return _compare("le", a, b)
+
+
+def gt(a, b):
+    return _compare("gt", a, b)
+
+
+def ge(a, b):
+    return _compare("ge", a, b)
+
+
+def _logical(kname: str, a, b):
+    _, _, ad, bd = operands(a, b)
+    if ad.dtype != np.bool_:
+        ad, bd = ad.astype(np.bool_), bd.astype(np.bool_)
+    shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
+    return _wrap(backend(ad).binary(kname, ad, bd, shape, out_dtype=np.bool_))
+
+
+def logical_and(a, b):
+    return _logical("logical_and", a, b)
+
+
+def logical_or(a, b):
+    return _logical("logical_or", a, b)
+
+
+def logical_not(x: Tensor):
+    d = x._data.astype(np.bool_) if x._data.dtype != np.bool_ else x._data
+    return _wrap(backend(d).unary("logical_not", d))
+
+
+def bitwise_and(a, b):
+    if _is_bool(a) and _is_bool(b):
+        return logical_and(a, b)
+    raise TypeError("& is supported on bool tensors only")
+
+
+def bitwise_or(a, b):
+    if _is_bool(a) and _is_bool(b):
+        return logical_or(a, b)
+    raise TypeError("| is supported on bool tensors only")
+
+
+def bitwise_not(x: Tensor):
+    if x._data.dtype != np.bool_:
+        raise TypeError("~ is supported on bool tensors only")
+    return logical_not(x)
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, bool) or (isinstance(v, Tensor) and v._data.dtype == np.bool_)
+
+
+def maximum(a: Tensor, b: Tensor):
+    return _binary("maximum", D.MAXIMUM, a, b)
+
+
+def minimum(a: Tensor, b: Tensor):
+    return _binary("minimum", D.MINIMUM, a, b)
+
+
+def where(cond: Tensor, a, b):
+    if not isinstance(cond, Tensor) or cond._data.dtype != np.bool_:
+        got = torch_name(cond._data.dtype) if isinstance(cond, Tensor) else type(cond).__name__
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
+    ta, tb, ad, bd = operands(a, b)
+    shape = broadcast_shapes(cond._data.shape, broadcast_shapes(ad.shape, bd.shape))
+    out = _wrap(backend(ad).ternary("where", cond._data, ad, bd, shape))
+    return record(D.WHERE, out, (ta, tb), (cond,))
+
+
+def clamp(x: Tensor, min=None, max=None):  # noqa: A002 - torch's names
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    d = x._data
+    if d.dtype.kind != "f" and any(isinstance(v, float) for v in (min, max)):
+        d = d.astype(_dtype.get_default_dtype().np)
+    if d.dtype.kind == "f":
+        lo = -np.inf if min is None else min
+        hi = np.inf if max is None else max
+    else:
+        info = np.iinfo(d.dtype) if d.dtype.kind in "iu" else None
+        lo = (info.min if info else 0) if min is None else min
+        hi = (info.max if info else 1) if max is None else max
+    lo_a, hi_a = np.array(lo, dtype=d.dtype), np.array(hi, dtype=d.dtype)
+    out = _wrap(backend(d).ternary("clamp", d, lo_a, hi_a, d.shape))
+    return record(D.CLAMP, out, (x,), (x, min, max))
+
+
+def accumulate(existing: Tensor, g: Tensor) -> Tensor:
+    """existing + g where the engine owns `existing`: summed into its buffer."""
+    ed = existing._data
+    gd = g._data
+    if gd.dtype != ed.dtype or not expandable(gd.shape, ed.shape) or not ed.flags.c_contiguous \
+            or not ed.flags.writeable:
+        return add(existing, g)
+    backend(ed).binary("add", ed, gd, ed.shape, out=ed)
+    return existing
+
+
+def add_into(dst: Tensor, src: Tensor) -> None:
+    """dst += src, in dst's buffer (gradient accumulation into ``.grad``)."""
+    dd = dst._data
+    sd = src._data
+    if sd.dtype != dd.dtype:
+        sd = sd.astype(dd.dtype)
+    if dd.flags.c_contiguous and dd.flags.writeable:
+        backend(dd).binary("add", dd, sd, dd.shape, out=dd)
+    else:
+        dst._data = backend(dd).binary("add", dd, sd, dd.shape)
+
+
+# --------------------------------------------------------------------------- reductions
+
+def _reduce_dims(x: Tensor, dim) -> tuple:
+    nd = x._data.ndim
+    if dim is None or (not isinstance(dim, (int, np.integer)) and len(dim) == 0):
+        return tuple(range(nd))
+    return dims_of(dim, nd)
+
+
+def _sum_data(d: np.ndarray, dims: tuple, keepdim: bool, out_dtype, scale=1.0) -> np.ndarray:
+    K = backend(d)
+    a3, kept_shape = K.as_3d(d, dims)
+    r = K.sum_(a3, out_dtype, scale)
+    if keepdim:
+        return r.reshape(tuple(1 if i in dims else n for i, n in enumerate(d.shape)))
+    return r.reshape(kept_shape)
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A001
+    d = x._data
+    if dtype is not None:
+        d = d.astype(_dtype.to_dtype(dtype).np)
+    out_dtype = d.dtype if d.dtype.kind == "f" else np.dtype(np.int64)
+    dims = _reduce_dims(x, dim)
+    out = _wrap(_sum_data(d, dims, keepdim, out_dtype))
+    if dim is None:
+        return record(D.SUM, out, (x,), (x._data.shape,))
+    return record(D.SUM_DIM, out, (x,), (x._data.shape, dims, keepdim))
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None):
+    d = x._data
+    if dtype is not None:
+        d = d.astype(_dtype.to_dtype(dtype).np)
+    if d.dtype.kind != "f":
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {torch_name(d.dtype)}")
+    dims = _reduce_dims(x, dim)
+    n = 1
+    for i in dims:
+        n *= d.shape[i]
+    out = _wrap(_sum_data(d, dims, keepdim, d.dtype, 1.0 / n if n else np.nan))
+    if dim is None:
+        return record(D.MEAN, out, (x,), (x._data.shape, n))
+    return record(D.MEAN_DIM, out, (x,), (x._data.shape, dims, keepdim, n))
+
+
+return_types_max = namedtuple("max", ["values", "indices"])
+return_types_min = namedtuple("min", ["values", "indices"])
+
+
+def _extreme(x: Tensor, dim, keepdim: bool, want_max: bool, name: str):
+    d = x._data
+    K = backend(d)
+    if dim is None:
+        if d.size == 0:
+            raise RuntimeError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                "Specify the reduction dim with the 'dim' argument.")
+        vals, _ = K.extreme(d.reshape(1, d.size, 1), want_max)
+        out = _wrap(vals.reshape(()))
+        return record(D.MAX_ALL if want_max else D.MIN_ALL, out, (x,), (x, OUTPUT))
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}(): dim must be an int, got {type(dim).__name__}")
+    dm = _wrap_dim(int(dim), d.ndim)
+    if d.ndim and d.shape[dm] == 0:
+        raise IndexError(
+            f"{name}(): Expected reduction dim {dm} to have non-zero size.")
+    a3, kept_shape = K.as_3d(d, (dm,) if d.ndim else ())
+    vals, idx = K.extreme(a3, want_max)
+    shape = (tuple(1 if i == dm else n for i, n in enumerate(d.shape)) if keepdim
+             else kept_shape)
+    values = _wrap(vals.reshape(shape))
+    indices = _wrap(idx.reshape(shape))
+    record(D.MAX_DIM if want_max else D.MIN_DIM, values, (x,),
+           (d.shape, dm, idx, keepdim))
+    return (return_types_max if want_max else return_types_min)(values, indices)
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    return _extreme(x, dim, keepdim, True, "max")
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    return _extreme(x, dim, keepdim, False, "min")
+
+
+def scatter_dim(g: Tensor, shape: tuple, dim: int, idx: np.ndarray, keepdim: bool):
+    """Zeros of `shape` with g placed, along `dim`, at the positions `idx` (the backward of
+    max/min over a dim)."""
+    gd = g._data
+    K = backend(gd)
+    outer = int(np.prod(shape[:dim], dtype=np.int64))
+    inner = int(np.prod(shape[dim + 1:], dtype=np.int64))
+    res = K.scatter_dim(gd.reshape(outer, inner), idx.reshape(outer, inner), shape[dim])
+    out = _wrap(res.reshape(shape))
+    return record(D.SCATTER_DIM, out, (g,), (dim, idx, keepdim))
+
+
+def gather_dim(x: Tensor, dim: int, idx: np.ndarray, keepdim: bool):
+    """x's elements at positions `idx` along `dim` (the backward of scatter_dim)."""
+    d = x._data
+    K = backend(d)
+    shape = d.shape
+    outer = int(np.prod(shape[:dim], dtype=np.int64))
+    inner = int(np.prod(shape[dim + 1:], dtype=np.int64))
+    res = K.gather_dim(np.ascontiguousarray(d).reshape(outer, shape[dim], inner),
+                       idx.reshape(outer, inner))
+    kept = tuple(1 if i == dim else n for i, n in enumerate(shape))
+    if not keepdim:
+        kept = kept[:dim] + kept[dim + 1:]
+    out = _wrap(res.reshape(kept))
+    return record(D.GATHER_DIM, out, (x,), (shape, dim, idx, keepdim))
+
+
+def sum_to(g: Tensor, shape: tuple) -> Tensor:
+    """Sum `g` down to `shape` (which broadcasts to g's shape): undoes a broadcast."""
+    gs = g._data.shape
+    lead = len(gs) - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
+    if not dims:
+        return g
+    r = sum(g, dims, keepdim=True)
+    if lead:
+        from . import _views
+
+        r = _views.reshape(r, shape)
+    return r
+
+
+# --------------------------------------------------------------------------- matmul
+
+def matmul(a: Tensor, b: Tensor):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError("matmul(): both arguments must be tensors")
+    ad, bd = a._data, b._data
+    na, nb = ad.ndim, bd.ndim
+    if na == 0 or nb == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+                           f"{na}D and {nb}D")
+    if ad.dtype != bd.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_dtype.FROM_NP[ad.dtype].name} != {_dtype.FROM_NP[bd.dtype].name}")
+    ka = ad.shape[-1]
+    kb = bd.shape[-2] if nb > 1 else bd.shape[0]
+    if na == 1 and nb == 1:
+        if ka != kb:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{ka}] and src [{kb}] to have the "
+                f"same number of elements, but got {ka} and {kb} elements respectively")
+        name = D.DOT
+    elif ka != kb:
+        sa = "x".join(map(str, ad.shape if na > 1 else (1,) + ad.shape))
+        sb = "x".join(map(str, bd.shape if nb > 1 else bd.shape + (1,)))
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sa} and {sb})")
+    elif na == 2 and nb == 2:
+        name = D.MM
+    elif na == 2 and nb == 1:
+        name = D.MV
+    else:
+        try:
+            broadcast_shapes(ad.shape[:-2], bd.shape[:-2] if nb > 1 else ())
+        except RuntimeError:
+            raise RuntimeError(
+                f"matmul: batch dimensions of shapes {list(ad.shape)} and {list(bd.shape)} do "
+                "not broadcast") from None
+        name = D.BMM
+    out = _wrap(np.asarray(backend(ad).matmul(ad, bd)))
+    return record(name, out, (a, b), (a, b))
+
+
+# --------------------------------------------------------------------------- copies and casts
+
+def clone(x: Tensor):
+    out = _wrap(backend(x._data).copy(x._data))
+    return record(D.CLONE, out, (x,))
+
+
+def contiguous(x: Tensor):
+    if x._data.flags.c_contiguous:
+        return x
+    return clone(x)
+
+
+def to_dtype(x: Tensor, dt, copy: bool = False):
+    """x converted to dtype `dt` (x itself when it already has it, unless `copy`)."""
+    dt = _dtype.to_dtype(dt)
+    d = x._data
+    if d.dtype == dt.np:
+        return clone(x) if copy else x
+    out = _wrap(backend(d).cast(d, dt.np))
+    if not dt.is_floating_point:
+        return out  # integer results are not differentiable
+    return record(D.TO_COPY, out, (x,))

@@ -1,0 +1,458 @@
+"""The graph layer: nodes, saved values, hooks and the backward engine.
+
+A node is the ``grad_fn`` of the tensors an operation produced. It holds its parents (the
+``next_functions`` edges towards the inputs), never its outputs, so the graph dies with the last
+tensor that refers to it. The engine knows no operation: it asks a node for the gradients of
+its inputs, fits each one to its input's shape and dtype, and routes it along the edge.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sys
+import weakref
+
+from . import grad_mode
+
+FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+_seq = itertools.count()
+_ACCUMULATE_SEQ = 1 << 62  # leaves' accumulators run as soon as they are ready, as in torch
+
+
+class _HookDict(dict):
+    """A dict that a RemovableHandle can refer to weakly."""
+
+    __slots__ = ("__weakref__",)
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    _ids = itertools.count()
+    __slots__ = ("_ref", "id")
+
+    def __init__(self, hooks: _HookDict):
+        self._ref = weakref.ref(hooks)
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        hooks = self._ref()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _add_hook(owner, attr: str, value) -> RemovableHandle:
+    hooks = getattr(owner, attr)
+    if hooks is None:
+        hooks = _HookDict()
+        setattr(owner, attr, hooks)
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = value
+    return handle
+
+
+class Node:
+    """Base of every ``grad_fn``. Subclasses implement ``apply(grads) -> grads_of_inputs``."""
+
+    __slots__ = ("next_functions", "_seq", "_meta", "_tensor_hooks", "_retains",
+                 "_pre_hooks", "_post_hooks", "__weakref__")
+
+    num_outputs = 1
+
+    def __init__(self, next_functions: tuple, meta: tuple):
+        self.next_functions = next_functions
+        self._meta = meta  # (shape, numpy dtype) of each input, to fit gradients to
+        self._seq = next(_seq)
+        self._tensor_hooks = None  # hooks of the non-leaf tensors this node produced
+        self._retains = None  # output_nr -> weakref of a tensor that called retain_grad()
+        self._pre_hooks = None
+        self._post_hooks = None
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    def apply(self, grads: list) -> tuple:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Free what was saved for backward (called unless retain_graph)."""
+
+    def __call__(self, *grads):
+        return self.apply(list(grads))
+
+    def register_hook(self, fn) -> RemovableHandle:
+        """``fn(grad_inputs, grad_outputs)`` runs after this node computed its gradients."""
+        return _add_hook(self, "_post_hooks", fn)
+
+    def register_prehook(self, fn) -> RemovableHandle:
+        """``fn(grad_outputs)`` runs before this node; a returned tuple replaces them."""
+        return _add_hook(self, "_pre_hooks", fn)
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf that requires grad: it adds what reaches it to ``leaf.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        super().__init__((), ())
+        self._seq = _ACCUMULATE_SEQ
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+
+def accumulator(t) -> AccumulateGrad:
+    """The AccumulateGrad node of leaf `t`, made on first use. The leaf refers to it weakly,
+    so the two form no cycle."""
+    ref = t._acc
+    acc = ref() if ref is not None else None
+    if acc is None:
+        acc = AccumulateGrad(t)
+        t._acc = weakref.ref(acc)
+    return acc
+
+
+def edge(t) -> tuple:
+    """Where gradients for tensor `t` go: (node, output_nr), or (None, 0) if nowhere."""
+    if t._grad_fn is not None:
+        return (t._grad_fn, t._output_nr)
+    if t._requires_grad:
+        return (accumulator(t), 0)
+    return (None, 0)
+
+
+class _SavedOutput:
+    """An output saved for backward, kept as its data: holding the tensor itself would make a
+    cycle (tensor -> grad_fn -> tensor). Unpacking rebuilds it with the node as grad_fn."""
+
+    __slots__ = ("data", "nr")
+
+    def __init__(self, data, nr: int):
+        self.data = data
+        self.nr = nr
+
+
+OUTPUT = object()  # placed in a `saved` tuple, stands for the operation's output
+
+
+class Rule:
+    """One row of the derivative table: the grad_fn name and one VJP per input."""
+
+    __slots__ = ("name", "vjps")
+
+    def __init__(self, name: str, vjps: tuple):
+        self.name = name
+        self.vjps = vjps
+
+
+class OpNode(Node):
+    """The node of a built-in primitive: its derivative-table row plus what it saved."""
+
+    __slots__ = ("rule", "_saved")
+
+    def __init__(self, rule: Rule, next_functions: tuple, meta: tuple, saved: tuple):
+        super().__init__(next_functions, meta)
+        self.rule = rule
+        self._saved = saved
+
+    def name(self) -> str:
+        return self.rule.name
+
+    def unpack(self) -> tuple:
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(FREED)
+        from ..tensor import Tensor
+
+        return tuple(Tensor._wrap(s.data, self, s.nr) if type(s) is _SavedOutput else s
+                     for s in saved)
+
+    def apply(self, grads: list) -> tuple:
+        saved = self.unpack()
+        g = grads[0]
+        out = []
+        for (child, _), vjp in zip(self.next_functions, self.rule.vjps):
+            out.append(vjp(g, *saved) if child is not None else None)
+        return out
+
+    def release(self) -> None:
+        from ..tensor import Tensor
+
+        saved = self._saved
+        if saved and any(type(s) is _SavedOutput or isinstance(s, Tensor) for s in saved):
+            self._saved = None
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+
+def record(rule: Rule, out, inputs: tuple, saved: tuple = ()):
+    """Attach a node for primitive `rule` to the fresh tensor `out` if grad mode is on and an
+    input requires grad. `saved` may hold OUTPUT, which stands for `out`."""
+    if not grad_mode.state.enabled:
+        return out
+    for t in inputs:
+        if t._requires_grad:
+            break
+    else:
+        return out
+    for s in saved:
+        if s is OUTPUT:
+            saved = tuple(_SavedOutput(out._data, 0) if s is OUTPUT else s for s in saved)
+            break
+    out._grad_fn = OpNode(rule, tuple(edge(t) for t in inputs),
+                          tuple((t._data.shape, t._data.dtype) for t in inputs), saved)
+    out._requires_grad = True
+    return out
+
+
+# --------------------------------------------------------------------------- the engine
+
+def _owned(t) -> bool:
+    """True when `t` and its buffer are referenced only by the engine's bookkeeping (the
+    caller's local name, a buffer slot and getrefcount's argument), so it may be reused."""
+    return (sys.getrefcount(t) <= 3 and t._data.base is None
+            and sys.getrefcount(t._data) <= 2 and t._grad_fn is None)
+
+
+def _accumulate(existing, g, create_graph: bool):
+    """existing + g, in place into `existing` when the engine owns it."""
+    if create_graph:
+        return existing + g
+    from .. import _ops
+
+    return _ops.accumulate(existing, g)
+
+
+def _fit(node: Node, i: int, g):
+    """Fit gradient `g` for input `i` of `node` to that input's shape and dtype: the one place
+    where a broadcast gradient is summed back."""
+    shape, dt = node._meta[i]
+    if g._data.shape != shape:
+        from .. import _ops
+
+        if not _ops.expandable(shape, g._data.shape):
+            raise RuntimeError(
+                f"Function {node.name()} returned an invalid gradient at index {i} - got "
+                f"{list(g._data.shape)} but expected shape compatible with {list(shape)}")
+        g = _ops.sum_to(g, shape)
+    if g._data.dtype != dt:
+        g = g.to(dtype=dt)
+    return g
+
+
+def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs=None,
+                 accumulate: bool = True, allow_unused: bool = False):
+    """Run the chain rule from `roots` (tensors) seeded with `grads`.
+
+    With ``accumulate`` (``backward``), gradients are added to the ``.grad`` of leaves (only
+    those in `inputs` when given). Without it (``autograd.grad``), the gradients reaching
+    `inputs` are returned and no ``.grad`` changes.
+    """
+    from ..tensor import Tensor
+
+    root_edges = []
+    for i, t in enumerate(roots):
+        if not t._requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn")
+        root_edges.append(edge(t))
+
+    # Targets: where gradients are captured (autograd.grad) or accumulated (inputs=...).
+    captures = {}  # node -> [(output_nr, index into `inputs`)]
+    exec_targets = set()
+    if inputs is not None:
+        for k, t in enumerate(inputs):
+            if not t._requires_grad:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+            node, nr = edge(t)
+            if accumulate and t._grad_fn is None:
+                exec_targets.add(node)
+            else:
+                captures.setdefault(node, []).append((nr, k))
+
+    # Count each node's consumers (edges into it) with an iterative walk.
+    deps: dict = {}
+    start = {e[0] for e in root_edges}
+    seen = set(start)
+    stack = list(start)
+    while stack:
+        n = stack.pop()
+        for child, _ in n.next_functions:
+            if child is None:
+                continue
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+
+    needed = None
+    if inputs is not None:
+        # A node runs only if a target lies below it: mark in reverse topological order.
+        remaining = dict(deps)
+        order = []
+        ready = [n for n in start if n not in remaining]
+        while ready:
+            n = ready.pop()
+            order.append(n)
+            for child, _ in n.next_functions:
+                if child is not None:
+                    remaining[child] -= 1
+                    if remaining[child] == 0:
+                        ready.append(child)
+        needed = {}
+        for n in reversed(order):
+            needed[n] = n in exec_targets or any(
+                c is not None and (needed.get(c) or c in captures) for c, _ in n.next_functions)
+
+    buffers: dict = {}
+    heap = []
+    tie = itertools.count()
+    for (node, nr), g in zip(root_edges, grads):
+        buf = buffers.get(node)
+        if buf is None:
+            buf = buffers[node] = [None] * node.num_outputs
+            heapq.heappush(heap, (-node._seq, next(tie), node))
+        buf[nr] = g if buf[nr] is None else buf[nr] + g
+
+    captured = [None] * (len(inputs) if inputs is not None else 0)
+    pending = []  # (leaf, grad): .grad is written only after the whole pass succeeded
+    executed = []
+
+    with grad_mode.set_grad_enabled(create_graph):
+        while heap:
+            node = heapq.heappop(heap)[2]
+            buf = buffers.pop(node)
+            if node._pre_hooks:
+                for fn in list(node._pre_hooks.values()):
+                    r = fn(tuple(buf))
+                    if r is not None:
+                        buf = list(r)
+            if node._tensor_hooks:
+                for nr, fn in list(node._tensor_hooks.values()):
+                    if buf[nr] is not None:
+                        r = fn(buf[nr])
+                        if r is not None:
+                            buf[nr] = r
+            if node._retains:
+                for nr, ref in node._retains.items():
+                    t = ref()
+                    if t is not None and buf[nr] is not None:
+                        t._grad = buf[nr].clone() if t._grad is None else t._grad + buf[nr]
+            if node in captures:
+                for nr, k in captures[node]:
+                    g = buf[nr]
+                    captured[k] = g if captured[k] is None else captured[k] + g
+            if needed is not None and not needed.get(node, False):
+                continue
+
+            if type(node) is AccumulateGrad:
+                g = buf[0]
+                if g is not None:
+                    var = node.variable
+                    hooks = var._hooks
+                    if hooks:
+                        for fn in list(hooks.values()):
+                            r = fn(g)
+                            if r is not None:
+                                g = r
+                    pending.append((var, g))
+                continue
+
+            if all(g is None for g in buf):
+                outs = [None] * len(node.next_functions)
+            else:
+                outs = node.apply(buf)
+            if not retain_graph:
+                node.release()
+            executed.append(node)
+            if node._post_hooks:
+                for fn in list(node._post_hooks.values()):
+                    fn(tuple(outs), tuple(buf))
+            del buf
+
+            for i, (child, nr) in enumerate(node.next_functions):
+                if child is None:
+                    continue
+                if needed is not None and not (needed.get(child) or child in captures):
+                    continue
+                g = outs[i]
+                if g is not None:
+                    g = _fit(node, i, g)
+                    cbuf = buffers.get(child)
+                    if cbuf is None:
+                        cbuf = buffers[child] = [None] * child.num_outputs
+                    if cbuf[nr] is None:
+                        cbuf[nr] = g
+                    else:
+                        prev = cbuf[nr]
+                        cbuf[nr] = None
+                        cbuf[nr] = _accumulate(prev, g, create_graph)
+                        del prev
+                    del g
+                deps[child] -= 1
+                if deps[child] == 0:
+                    if child in buffers:
+                        heapq.heappush(heap, (-child._seq, next(tie), child))
+            del outs
+
+    for var, g in pending:
+        _write_grad(var, g, create_graph)
+    if inputs is not None and accumulate:
+        for node, lst in captures.items():  # non-leaf tensors named in inputs=
+            for nr, k in lst:
+                if captured[k] is not None:
+                    _write_grad(inputs[k], captured[k], create_graph)
+        return None
+    if inputs is not None:
+        for k, g in enumerate(captured):
+            if g is None and not allow_unused:
+                raise RuntimeError(
+                    f"The differentiated Tensor at index {k} appears to not have been used in "
+                    "the graph. Set allow_unused=True if this is the desired behavior.")
+        return tuple(captured)
+    return None
+
+
+def _write_grad(var, g, create_graph: bool) -> None:
+    """var.grad += g, with torch's rules: a fresh .grad does not share g's buffer with anyone
+    else, and with create_graph the sum stays differentiable."""
+    if var._grad is None:
+        if create_graph:
+            var._grad = g
+        else:
+            var._grad = g.detach() if _owned(g) else g.detach().clone()
+    elif create_graph or var._grad._requires_grad:
+        var._grad = var._grad + g
+    else:
+        from .. import _ops
+
+        _ops.add_into(var._grad, g)
+    hooks = var._post_acc_hooks
+    if hooks:
+        for fn in list(hooks.values()):
+            fn(var)

@@ -1,0 +1,271 @@
+"""Elementwise kernels for the CPU: one loop factory per arity, compiled per (body, dtype).
+
+Launchers (``unary``, ``binary``, ``ternary``) take numpy arrays that already share a dtype
+and whose shapes broadcast; they make the layout decisions in Python, then call a kernel that
+sees only contiguous 1-D buffers:
+
+* ``flat``: operands of the output's size, or of size 1 (a scalar operand), one plain loop;
+* ``bcast``: the general broadcast, after adjacent dimensions are merged; rows of the last
+  merged dimension run as plain loops with a per-operand step of 0 or 1.
+
+Each comes in a serial and a ``prange`` variant; the latter is used from ``PARALLEL_MIN``
+elements on, where its thread start-up (about 1 us) is paid back.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import scalar
+
+JIT = dict(cache=True, error_model="numpy", nogil=True)
+PARALLEL_MIN = 1 << 17
+
+_NUMBA_TYPES = {
+    np.dtype(np.bool_): numba.boolean,
+    np.dtype(np.uint8): numba.uint8,
+    np.dtype(np.int8): numba.int8,
+    np.dtype(np.int16): numba.int16,
+    np.dtype(np.int32): numba.int32,
+    np.dtype(np.int64): numba.int64,
+    np.dtype(np.float32): numba.float32,
+    np.dtype(np.float64): numba.float64,
+}
+
+_kernels: dict = {}
+
+
+def _body(table, name, dtype):
+    make, _ = table[name]
+    return njit(inline="always")(make(_NUMBA_TYPES[dtype]))
+
+
+# --------------------------------------------------------------------------- loop factories
+
+def _unary_loops(f, doc):
+    @njit(**JIT)
+    def flat(a, out):
+        for i in range(out.size):
+            out[i] = f(a[i])
+
+    @njit(parallel=True, **JIT)
+    def flat_par(a, out):
+        for i in prange(out.size):
+            out[i] = f(a[i])
+
+    flat.__doc__ = flat_par.__doc__ = doc
+    return flat, flat_par
+
+
+def _binary_loops(f, doc):
+    @njit(inline="always")
+    def run(a, b, out, lo, hi):
+        if a.size == b.size:
+            for i in range(lo, hi):
+                out[i] = f(a[i], b[i])
+        elif b.size == 1:
+            s = b[0]
+            for i in range(lo, hi):
+                out[i] = f(a[i], s)
+        else:
+            s = a[0]
+            for i in range(lo, hi):
+                out[i] = f(s, b[i])
+
+    @njit(inline="always")
+    def row(a, b, out, o, shape, sa, sb):
+        # Offsets of row o (all dimensions but the last) in a, b and out.
+        ia = 0
+        ib = 0
+        rem = o
+        for d in range(shape.size - 2, -1, -1):
+            k = rem % shape[d]
+            rem //= shape[d]
+            ia += k * sa[d]
+            ib += k * sb[d]
+        n = shape[shape.size - 1]
+        base = o * n
+        da = sa[shape.size - 1]
+        db = sb[shape.size - 1]
+        if da == 1 and db == 1:
+            for i in range(n):
+                out[base + i] = f(a[ia + i], b[ib + i])
+        elif da == 1:
+            s = b[ib]
+            for i in range(n):
+                out[base + i] = f(a[ia + i], s)
+        elif db == 1:
+            s = a[ia]
+            for i in range(n):
+                out[base + i] = f(s, b[ib + i])
+        else:
+            s = f(a[ia], b[ib])
+            for i in range(n):
+                out[base + i] = s
+
+    @njit(**JIT)
+    def flat(a, b, out):
+        run(a, b, out, 0, out.size)
+
+    @njit(parallel=True, **JIT)
+    def flat_par(a, b, out):
+        n = out.size
+        chunk = 1 << 14
+        for c in prange((n + chunk - 1) // chunk):
+            run(a, b, out, c * chunk, min(n, (c + 1) * chunk))
+
+    @njit(**JIT)
+    def bcast(a, b, out, shape, sa, sb):
+        rows = out.size // shape[shape.size - 1]
+        for o in range(rows):
+            row(a, b, out, o, shape, sa, sb)
+
+    @njit(parallel=True, **JIT)
+    def bcast_par(a, b, out, shape, sa, sb):
+        rows = out.size // shape[shape.size - 1]
+        for o in prange(rows):
+            row(a, b, out, o, shape, sa, sb)
+
+    for k in (flat, flat_par, bcast, bcast_par):
+        k.__doc__ = doc
+    return flat, flat_par, bcast, bcast_par
+
+
+def _ternary_loops(f, doc):
+    @njit(inline="always")
+    def one(a, b, c, out, i, shape, sa, sb, sc):
+        ia = 0
+        ib = 0
+        ic = 0
+        rem = i
+        for d in range(shape.size - 1, -1, -1):
+            k = rem % shape[d]
+            rem //= shape[d]
+            ia += k * sa[d]
+            ib += k * sb[d]
+            ic += k * sc[d]
+        out[i] = f(a[ia], b[ib], c[ic])
+
+    @njit(**JIT)
+    def bcast(a, b, c, out, shape, sa, sb, sc):
+        for i in range(out.size):
+            one(a, b, c, out, i, shape, sa, sb, sc)
+
+    @njit(parallel=True, **JIT)
+    def bcast_par(a, b, c, out, shape, sa, sb, sc):
+        for i in prange(out.size):
+            one(a, b, c, out, i, shape, sa, sb, sc)
+
+    bcast.__doc__ = bcast_par.__doc__ = doc
+    return bcast, bcast_par
+
+
+def _loops(table, factory, name, dtype):
+    key = (id(table), name, dtype)
+    loops = _kernels.get(key)
+    if loops is None:
+        loops = factory(_body(table, name, dtype), table[name][1])
+        _kernels[key] = loops
+    return loops
+
+
+# --------------------------------------------------------------------------- layout helpers
+
+def compact(a: np.ndarray) -> np.ndarray:
+    """Return `a` contiguous, keeping broadcast (stride-0) dimensions as size 1."""
+    if a.flags.c_contiguous:
+        return a
+    if 0 in a.strides:
+        a = a[tuple(slice(0, 1) if s == 0 else slice(None) for s in a.strides)]
+    return np.require(a, requirements="C")
+
+
+def _merged(shape, operands):
+    """Merge adjacent dims; return (shape, element strides per operand), strides 0 on
+    broadcast dims. Operands are contiguous arrays right-aligned to `shape`."""
+    nd = len(shape)
+    strides = []
+    for a in operands:
+        ashape = (1,) * (nd - a.ndim) + a.shape
+        st = [0] * nd
+        acc = 1
+        for d in range(nd - 1, -1, -1):
+            if ashape[d] != 1:
+                st[d] = acc
+                acc *= ashape[d]
+        strides.append(st)
+    m_shape = []
+    m_strides = [[] for _ in operands]
+    for d in range(nd):
+        n = shape[d]
+        if n == 1:
+            continue
+        if m_shape and all(
+            (s[d] == 0 and ms[-1] == 0) or (s[d] != 0 and ms[-1] == s[d] * n)
+            for s, ms in zip(strides, m_strides)
+        ):
+            m_shape[-1] *= n
+            for s, ms in zip(strides, m_strides):
+                ms[-1] = s[d]
+            continue
+        m_shape.append(n)
+        for s, ms in zip(strides, m_strides):
+            ms.append(s[d])
+    if not m_shape:
+        m_shape = [1]
+        m_strides = [[0] for _ in operands]
+    return (np.array(m_shape, dtype=np.int64),
+            [np.array(ms, dtype=np.int64) for ms in m_strides])
+
+
+# --------------------------------------------------------------------------- launchers
+
+def unary(name: str, a: np.ndarray, out_dtype=None) -> np.ndarray:
+    """Apply unary body `name` to `a`; the result has `a`'s shape."""
+    a = np.require(a, requirements="C")
+    out = np.empty(a.shape, dtype=out_dtype or a.dtype)
+    if out.size == 0:
+        return out
+    flat, flat_par = _loops(scalar.UNARY, _unary_loops, name, a.dtype)
+    (flat_par if out.size >= PARALLEL_MIN else flat)(a.reshape(-1), out.reshape(-1))
+    return out
+
+
+def binary(name: str, a: np.ndarray, b: np.ndarray, shape: tuple, out_dtype=None,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """Apply binary body `name` to `a` and `b`, broadcast to `shape`, into a new array or into
+    `out` (contiguous, of `shape`; it may be `a` itself)."""
+    if out is None:
+        out = np.empty(shape, dtype=out_dtype or a.dtype)
+    n = out.size
+    if n == 0:
+        return out
+    a = compact(a)
+    b = compact(b)
+    flat, flat_par, bcast, bcast_par = _loops(scalar.BINARY, _binary_loops, name, a.dtype)
+    par = n >= PARALLEL_MIN
+    if (a.size == n or a.size == 1) and (b.size == n or b.size == 1) and (
+            a.size == 1 or b.size == 1 or a.shape == b.shape):
+        (flat_par if par else flat)(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+    else:
+        m_shape, (sa, sb) = _merged(shape, (a, b))
+        (bcast_par if par else bcast)(a.reshape(-1), b.reshape(-1), out.reshape(-1),
+                                      m_shape, sa, sb)
+    return out
+
+
+def ternary(name: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, shape: tuple,
+            out_dtype=None) -> np.ndarray:
+    """Apply ternary body `name` to `a`, `b`, `c`, broadcast to `shape`. The body's typed
+    constants follow `b`'s dtype (for `where`, `a` is the boolean condition)."""
+    out = np.empty(shape, dtype=out_dtype or b.dtype)
+    if out.size == 0:
+        return out
+    a, b, c = compact(a), compact(b), compact(c)
+    bcast, bcast_par = _loops(scalar.TERNARY, _ternary_loops, name, b.dtype)
+    m_shape, (sa, sb, sc) = _merged(shape, (a, b, c))
+    (bcast_par if out.size >= PARALLEL_MIN else bcast)(
+        a.reshape(-1), b.reshape(-1), c.reshape(-1), out.reshape(-1), m_shape, sa, sb, sc)
+    return out
