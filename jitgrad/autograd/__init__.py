@@ -8,7 +8,7 @@ from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,
                         is_inference_mode_enabled, no_grad, set_grad_enabled)
 from .graph import Node
 
-__all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "no_grad",
+__all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "check_vjp", "Function", "FunctionCtx", "once_differentiable", "no_grad",
            "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
            "is_inference_mode_enabled", "Node"]
 
@@ -105,3 +105,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
 
         res = tuple(_creation.zeros_like(i) if r is None else r for r, i in zip(res, inputs_t))
     return res
+
+
+from .gradcheck import check_vjp, gradcheck, gradgradcheck  # noqa: E402
