@@ -74,3 +74,9 @@ def detach(t: Tensor) -> Tensor:
 import builtins as _builtins  # noqa: E402
 
 builtins_int = _builtins.int
+
+from . import _ops as _ops_module  # noqa: E402
+from .autograd import graph as _graph  # noqa: E402
+
+_graph.Tensor = Tensor
+_graph._ops = _ops_module

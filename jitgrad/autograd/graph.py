@@ -24,6 +24,10 @@ FREED = (
 )
 
 _seq = itertools.count()
+
+# Bound by jitgrad/__init__.py once the tensor and op modules exist (they import this one).
+Tensor = None
+_ops = None
 _ACCUMULATE_SEQ = 1 << 62  # leaves' accumulators run as soon as they are ready, as in torch
 
 
@@ -185,8 +189,6 @@ class OpNode(Node):
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED)
-        from ..tensor import Tensor
-
         return tuple(Tensor._wrap(s.data, self, s.nr) if type(s) is _SavedOutput else s
                      for s in saved)
 
@@ -199,8 +201,6 @@ class OpNode(Node):
         return out
 
     def release(self) -> None:
-        from ..tensor import Tensor
-
         saved = self._saved
         if saved and any(type(s) is _SavedOutput or isinstance(s, Tensor) for s in saved):
             self._saved = None
@@ -233,19 +233,14 @@ def record(rule: Rule, out, inputs: tuple, saved: tuple = ()):
 # --------------------------------------------------------------------------- the engine
 
 def _owned(t) -> bool:
-    """True when `t` and its buffer are referenced only by the engine's bookkeeping (the
-    caller's local name, a buffer slot and getrefcount's argument), so it may be reused."""
-    return (sys.getrefcount(t) <= 3 and t._data.base is None
-            and sys.getrefcount(t._data) <= 2 and t._grad_fn is None)
-
-
-def _accumulate(existing, g, create_graph: bool):
-    """existing + g, in place into `existing` when the engine owns it."""
-    if create_graph:
-        return existing + g
-    from .. import _ops
-
-    return _ops.accumulate(existing, g)
+    """True when the caller's one local name is the only reference to gradient `t` and `t`
+    is the only owner of its buffer: then the engine may reuse the buffer (sum into it, or
+    adopt it as a leaf's .grad) instead of copying. The three references counted are the
+    caller's name, this function's parameter and getrefcount's own argument (and for the
+    buffer: the tensor, the local `d` and the argument)."""
+    d = t._data
+    return (sys.getrefcount(t) <= 3 and d.base is None and sys.getrefcount(d) <= 3
+            and t._grad_fn is None and d.flags.writeable)
 
 
 def _fit(node: Node, i: int, g):
@@ -253,8 +248,6 @@ def _fit(node: Node, i: int, g):
     where a broadcast gradient is summed back."""
     shape, dt = node._meta[i]
     if g._data.shape != shape:
-        from .. import _ops
-
         if not _ops.expandable(shape, g._data.shape):
             raise RuntimeError(
                 f"Function {node.name()} returned an invalid gradient at index {i} - got "
@@ -273,8 +266,6 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     those in `inputs` when given). Without it (``autograd.grad``), the gradients reaching
     `inputs` are returned and no ``.grad`` changes.
     """
-    from ..tensor import Tensor
-
     root_edges = []
     for i, t in enumerate(roots):
         if not t._requires_grad:
@@ -336,12 +327,13 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
         buf = buffers.get(node)
         if buf is None:
             buf = buffers[node] = [None] * node.num_outputs
-            heapq.heappush(heap, (-node._seq, next(tie), node))
+            # A root that another root's graph also reaches waits for that gradient too.
+            if node not in deps:
+                heapq.heappush(heap, (-node._seq, next(tie), node))
         buf[nr] = g if buf[nr] is None else buf[nr] + g
 
     captured = [None] * (len(inputs) if inputs is not None else 0)
     pending = []  # (leaf, grad): .grad is written only after the whole pass succeeded
-    executed = []
 
     with grad_mode.set_grad_enabled(create_graph):
         while heap:
@@ -381,6 +373,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                             if r is not None:
                                 g = r
                     pending.append((var, g))
+                buf = g = None
                 continue
 
             if all(g is None for g in buf):
@@ -389,7 +382,6 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 outs = node.apply(buf)
             if not retain_graph:
                 node.release()
-            executed.append(node)
             if node._post_hooks:
                 for fn in list(node._post_hooks.values()):
                     fn(tuple(outs), tuple(buf))
@@ -406,22 +398,29 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                     cbuf = buffers.get(child)
                     if cbuf is None:
                         cbuf = buffers[child] = [None] * child.num_outputs
-                    if cbuf[nr] is None:
+                    prev = cbuf[nr]
+                    if prev is None:
                         cbuf[nr] = g
                     else:
-                        prev = cbuf[nr]
                         cbuf[nr] = None
-                        cbuf[nr] = _accumulate(prev, g, create_graph)
-                        del prev
-                    del g
+                        if not create_graph and _owned(prev):
+                            _ops.add_into(prev, g)
+                            cbuf[nr] = prev
+                        else:
+                            cbuf[nr] = prev + g
+                    del g, prev
                 deps[child] -= 1
                 if deps[child] == 0:
-                    if child in buffers:
-                        heapq.heappush(heap, (-child._seq, next(tie), child))
-            del outs
+                    # Run it even if every gradient into it was None: its own inputs are
+                    # counted on it.
+                    if child not in buffers:
+                        buffers[child] = [None] * child.num_outputs
+                    heapq.heappush(heap, (-child._seq, next(tie), child))
+            outs = cbuf = None  # drop references so that buffers can be reused
 
-    for var, g in pending:
-        _write_grad(var, g, create_graph)
+    while pending:
+        var, g = pending.pop()
+        _write_grad(var, g, create_graph, not create_graph and _owned(g))
     if inputs is not None and accumulate:
         for node, lst in captures.items():  # non-leaf tensors named in inputs=
             for nr, k in lst:
@@ -438,20 +437,18 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     return None
 
 
-def _write_grad(var, g, create_graph: bool) -> None:
-    """var.grad += g, with torch's rules: a fresh .grad does not share g's buffer with anyone
-    else, and with create_graph the sum stays differentiable."""
+def _write_grad(var, g, create_graph: bool, owned: bool = False) -> None:
+    """var.grad += g, with torch's rules: a fresh .grad shares its buffer with nobody (`g`'s
+    is adopted only when `owned`), and with create_graph the sum stays differentiable."""
     if var._grad is None:
         if create_graph:
             var._grad = g
         else:
-            var._grad = g.detach() if _owned(g) else g.detach().clone()
+            var._grad = g if owned else g.detach().clone()
     elif create_graph or var._grad._requires_grad:
         var._grad = var._grad + g
     else:
-        from .. import _ops
-
-        _ops.add_into(var._grad, g)
+            _ops.add_into(var._grad, g)
     hooks = var._post_acc_hooks
     if hooks:
         for fn in list(hooks.values()):
