@@ -37,14 +37,22 @@ _NUMBA_TYPES = {
 _kernels: dict = {}
 
 
-def _body(table, name, dtype):
+def _stable(dispatcher, key: str):
+    """Give an inner dispatcher a fixed identity. Numba keys its disk cache of a closure on
+    a pickle of the closure's cells; a dispatcher pickles with a UUID that is random per
+    process unless set, so without this no cached kernel would ever be found again."""
+    dispatcher._set_uuid(f"jitgrad.kernels:{key}")
+    return dispatcher
+
+
+def _body(table, name, dtype, key):
     make, _ = table[name]
-    return njit(inline="always")(make(_NUMBA_TYPES[dtype]))
+    return _stable(njit(inline="always")(make(_NUMBA_TYPES[dtype])), "body:" + key)
 
 
 # --------------------------------------------------------------------------- loop factories
 
-def _unary_loops(f, doc):
+def _unary_loops(f, doc, key):
     @njit(**JIT)
     def flat(a, out):
         for i in range(out.size):
@@ -59,12 +67,16 @@ def _unary_loops(f, doc):
     return flat, flat_par
 
 
-def _binary_loops(f, doc):
+def _binary_loops(f, doc, key):
     @njit(inline="always")
     def run(a, b, out, lo, hi):
-        if a.size == b.size:
+        if a.size == b.size and a.size == out.size:
             for i in range(lo, hi):
                 out[i] = f(a[i], b[i])
+        elif a.size == 1 and b.size == 1:  # two scalars broadcast to a larger output
+            s = f(a[0], b[0])
+            for i in range(lo, hi):
+                out[i] = s
         elif b.size == 1:
             s = b[0]
             for i in range(lo, hi):
@@ -79,10 +91,10 @@ def _binary_loops(f, doc):
         # Offsets of row o (all dimensions but the last) in a, b and out.
         ia = 0
         ib = 0
-        rem = o
+        div = 1  # o is never reassigned: a prange index must not be (nor an alias of it)
         for d in range(shape.size - 2, -1, -1):
-            k = rem % shape[d]
-            rem //= shape[d]
+            k = (o // div) % shape[d]
+            div *= shape[d]
             ia += k * sa[d]
             ib += k * sb[d]
         n = shape[shape.size - 1]
@@ -104,6 +116,9 @@ def _binary_loops(f, doc):
             s = f(a[ia], b[ib])
             for i in range(n):
                 out[base + i] = s
+
+    _stable(run, "run:" + key)
+    _stable(row, "row:" + key)
 
     @njit(**JIT)
     def flat(a, b, out):
@@ -133,20 +148,22 @@ def _binary_loops(f, doc):
     return flat, flat_par, bcast, bcast_par
 
 
-def _ternary_loops(f, doc):
+def _ternary_loops(f, doc, key):
     @njit(inline="always")
     def one(a, b, c, out, i, shape, sa, sb, sc):
         ia = 0
         ib = 0
         ic = 0
-        rem = i
+        div = 1
         for d in range(shape.size - 1, -1, -1):
-            k = rem % shape[d]
-            rem //= shape[d]
+            k = (i // div) % shape[d]
+            div *= shape[d]
             ia += k * sa[d]
             ib += k * sb[d]
             ic += k * sc[d]
         out[i] = f(a[ia], b[ib], c[ic])
+
+    _stable(one, "one:" + key)
 
     @njit(**JIT)
     def bcast(a, b, c, out, shape, sa, sb, sc):
@@ -166,7 +183,8 @@ def _loops(table, factory, name, dtype):
     key = (id(table), name, dtype)
     loops = _kernels.get(key)
     if loops is None:
-        loops = factory(_body(table, name, dtype), table[name][1])
+        stable = f"{factory.__name__}:{name}:{dtype}"
+        loops = factory(_body(table, name, dtype, stable), table[name][1], stable)
         _kernels[key] = loops
     return loops
 
