@@ -12,7 +12,7 @@ from .tensor import Tensor
 _wrap = Tensor._wrap
 
 
-def _finish(data: np.ndarray, requires_grad: bool, device=None, capital: bool = False) -> Tensor:
+def _finish(data: np.ndarray, requires_grad: bool, device=None, capital: bool = True) -> Tensor:
     to_device(device)
     t = _wrap(data)
     if requires_grad:
@@ -54,6 +54,8 @@ def _plain(data):
     """Nested lists with tensors or numpy scalars inside, as plain Python values."""
     if isinstance(data, Tensor):
         return data._data.tolist()
+    if isinstance(data, np.ndarray):
+        return data.tolist()
     if isinstance(data, (list, tuple)):
         return [_plain(d) for d in data]
     if isinstance(data, np.generic):
@@ -62,29 +64,37 @@ def _plain(data):
 
 
 def _infer_np(data) -> np.dtype:
-    """torch's rule: any float -> default float, else any int -> int64, else bool."""
-    kinds = set()
+    """torch's rule: each element has a type (a Python float the default float, an int
+    int64, a bool bool, a tensor or numpy value its dtype), and the types promote."""
+    found = set()
 
     def walk(d):
-        if isinstance(d, list):
+        if isinstance(d, (list, tuple)):
             for e in d:
                 walk(e)
+        elif isinstance(d, (np.ndarray, np.generic)):  # before float: np.float64 is a float
+            found.add(_dtype.to_dtype(d.dtype))
         elif isinstance(d, bool):
-            kinds.add("b")
+            found.add(_dtype.bool_)
         elif isinstance(d, int):
-            kinds.add("i")
+            found.add(_dtype.int64)
         elif isinstance(d, float):
-            kinds.add("f")
+            found.add(_dtype.get_default_dtype())
+        elif isinstance(d, Tensor):
+            found.add(d.dtype)
         else:
-            raise TypeError(f"Could not infer dtype of {type(d).__name__}")
+            raise RuntimeError(f"Could not infer dtype of {type(d).__name__}")
 
     walk(data)
-    if "f" in kinds or not kinds:
+    if not found:
         return _dtype.get_default_dtype().np
-    return np.dtype(np.int64) if "i" in kinds else np.dtype(np.bool_)
+    out = None
+    for d in found:
+        out = d if out is None else _dtype.promote_types(out, d)
+    return out.np
 
 
-def _check_ragged(data, dim: int = 0) -> None:
+def _check_ragged(data, dim: int = 0, kind: str = "f") -> None:
     if not isinstance(data, list) or not data:
         return
     first = data[0]
@@ -92,9 +102,14 @@ def _check_ragged(data, dim: int = 0) -> None:
     for e in data:
         m = len(e) if isinstance(e, list) else None
         if m != n:
+            if m is None:  # a number where the first element had a sequence
+                raise TypeError("not a sequence")
+            if n is None:  # a sequence where a number belongs: torch's conversion error
+                raise TypeError("must be real number, not list" if kind == "f"
+                                else "'list' object cannot be interpreted as an integer")
             raise ValueError(f"expected sequence of length {n} at dim {dim + 1} (got {m})")
     for e in data:
-        _check_ragged(e, dim + 1)
+        _check_ragged(e, dim + 1, kind)
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False,
@@ -106,9 +121,10 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
         arr = np.array(data, dtype=_np_dtype(dtype, data.dtype), copy=True)
         _dtype.to_dtype(arr.dtype)
     else:
+        dt = _np_dtype(dtype, _infer_np(data))
         plain = _plain(data)
-        _check_ragged(plain)
-        arr = np.array(plain, dtype=_np_dtype(dtype, _infer_np(plain)))
+        _check_ragged(plain, kind=dt.kind)
+        arr = np.array(plain, dtype=dt)
     return _finish(np.require(arr, requirements="C"), requires_grad, device, capital=True)
 
 
@@ -200,7 +216,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     integral = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
     dt = _np_dtype(dtype, np.dtype(np.int64) if integral else None)
     n = int(np.ceil((end - start) / step))
@@ -287,4 +303,6 @@ def randn_like(t: Tensor, dtype=None, **kw) -> Tensor:
 
 def randint_like(t: Tensor, low, high=None, dtype=None, **kw) -> Tensor:
     shape, dt = _like(t, dtype)
+    if high is None:  # randint_like(t, high)
+        low, high = 0, low
     return randint(low, high, shape, dtype=_dtype.FROM_NP[dt], **kw)

@@ -30,7 +30,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     if a._data.shape[0] != b._data.shape[0]:
         raise RuntimeError(f"bmm: batch sizes differ: {list(a._data.shape)} and "
                            f"{list(b._data.shape)}")
-    return O.matmul(a, b)
+    return O.matmul(a, b, _bmm=True)
 
 
 def mv(a: Tensor, v: Tensor) -> Tensor:

@@ -22,6 +22,9 @@ _wrap = Tensor._wrap
 _BACKENDS = {np.ndarray: cpu}
 _TORCH_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
                 "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+_CPP_NAMES = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int",
+              "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+              "bool": "bool"}  # the element type names some of torch's messages use
 
 
 def backend(data):
@@ -46,7 +49,7 @@ def broadcast_shapes(sa: tuple, sb: tuple) -> tuple:
         na, nb = len(sa), len(sb)
         n = na if na > nb else nb
         out = []
-        for i in range(n):
+        for i in range(n - 1, -1, -1):  # torch reports the rightmost mismatch
             a = sa[i - n + na] if i >= n - na else 1
             b = sb[i - n + nb] if i >= n - nb else 1
             if a != b and a != 1 and b != 1:
@@ -54,7 +57,7 @@ def broadcast_shapes(sa: tuple, sb: tuple) -> tuple:
                     f"The size of tensor a ({a}) must match the size of tensor b ({b}) at "
                     f"non-singleton dimension {i}")
             out.append(b if a == 1 else a)
-        r = tuple(out)
+        r = tuple(reversed(out))
         if len(_bcache) > 4096:
             _bcache.clear()
         _bcache[key] = r
@@ -164,12 +167,21 @@ def add(a, b, *, alpha=1):
     return _binary("add", D.ADD, a, b, save=False)
 
 
-def sub(a, b, *, alpha=1):
-    if isinstance(a, Tensor) and a._data.dtype == np.bool_ and isinstance(b, Tensor) and \
-            b._data.dtype == np.bool_:
+def _sub_check(a, b) -> None:
+    """torch refuses a bool operand (tensor or Python bool) in a subtraction."""
+    ab, bb = _is_bool(a), _is_bool(b)
+    if ab and bb:
         raise RuntimeError(
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
             "`^` or `logical_xor()` operator instead.")
+    if ab or bb:
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def sub(a, b, *, alpha=1):
+    _sub_check(a, b)
     if alpha != 1:
         b = mul(b, alpha)
     return _binary("sub", D.SUB, a, b, save=False)
@@ -177,6 +189,7 @@ def sub(a, b, *, alpha=1):
 
 def rsub(x: Tensor, s):
     """s - x for a number s."""
+    _sub_check(s, x)
     tx, ts, xd, sd = operands(x, s)
     out = _wrap(backend(xd).binary("sub", sd, xd, xd.shape))
     return record(D.RSUB, out, (tx,))
@@ -294,9 +307,10 @@ def pow(a, b):  # noqa: A001 - torch's name
         if s is None:
             raise TypeError(f"pow(): unsupported exponent type {type(b).__name__}")
         d = a._data
-        if isinstance(s, float) and d.dtype.kind != "f":
-            d = d.astype(_dtype.get_default_dtype().np)
-        elif d.dtype.kind in "iu" and s < 0:
+        dt = _scalar_result(d.dtype, s)  # promotes as torch does: bool ** 2 is int64
+        if d.dtype != dt:
+            d = d.astype(dt)
+        if d.dtype.kind in "iu" and s < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         p = np.array(s, dtype=d.dtype)
         out = _wrap(backend(d).binary("pow", d, p, d.shape))
@@ -460,7 +474,8 @@ def _reduce_dims(x: Tensor, dim) -> tuple:
     nd = x._data.ndim
     if dim is None or (not isinstance(dim, (int, np.integer)) and len(dim) == 0):
         return tuple(range(nd))
-    return dims_of(dim, nd)
+    dims = dims_of(dim, nd)
+    return dims if nd else ()  # a 0-d tensor accepts dim 0 or -1 and has nothing to reduce
 
 
 def _sum_data(d: np.ndarray, dims: tuple, keepdim: bool, out_dtype, scale=1.0) -> np.ndarray:
@@ -592,7 +607,7 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
 
 # --------------------------------------------------------------------------- matmul
 
-def matmul(a: Tensor, b: Tensor):
+def matmul(a: Tensor, b: Tensor, *, _bmm: bool = False):
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul(): both arguments must be tensors")
     ad, bd = a._data, b._data
@@ -602,33 +617,55 @@ def matmul(a: Tensor, b: Tensor):
                            f"{na}D and {nb}D")
     if ad.dtype != bd.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
-                           f"{_dtype.FROM_NP[ad.dtype].name} != {_dtype.FROM_NP[bd.dtype].name}")
+                           f"{_CPP_NAMES[ad.dtype.name]} != {_CPP_NAMES[bd.dtype.name]}")
     ka = ad.shape[-1]
     kb = bd.shape[-2] if nb > 1 else bd.shape[0]
+    # Shape errors read as torch's, which depend on how it dispatches: mv/mm when both are at
+    # most 2-D or when a's leading dims fold into rows without a copy, else a batched mm.
+    fold = na >= 3 and nb <= 2 and all(
+        ad.strides[i] == ad.strides[i + 1] * ad.shape[i + 1] for i in range(na - 2))
+    rows = int(np.prod(ad.shape[:-1], dtype=np.int64))
     if na == 1 and nb == 1:
         if ka != kb:
             raise RuntimeError(
                 f"inconsistent tensor size, expected tensor [{ka}] and src [{kb}] to have the "
                 f"same number of elements, but got {ka} and {kb} elements respectively")
         name = D.DOT
-    elif ka != kb:
-        sa = "x".join(map(str, ad.shape if na > 1 else (1,) + ad.shape))
-        sb = "x".join(map(str, bd.shape if nb > 1 else bd.shape + (1,)))
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sa} and {sb})")
+    elif ka != kb and nb == 1 and (na == 2 or fold):
+        raise RuntimeError(f"size mismatch, got input ({rows}), mat ({rows}x{ka}), vec ({kb})")
+    elif ka != kb and (na <= 2 and nb <= 2 or fold):
+        sb = "x".join(map(str, bd.shape[-2:]))
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{ka} and {sb})")
     elif na == 2 and nb == 2:
         name = D.MM
     elif na == 2 and nb == 1:
         name = D.MV
     else:
-        try:
-            broadcast_shapes(ad.shape[:-2], bd.shape[:-2] if nb > 1 else ())
-        except RuntimeError:
-            raise RuntimeError(
-                f"matmul: batch dimensions of shapes {list(ad.shape)} and {list(bd.shape)} do "
-                "not broadcast") from None
+        batch = broadcast_shapes(ad.shape[:-2], bd.shape[:-2] if nb > 1 else ())
+        if ka != kb:
+            n = int(np.prod(batch, dtype=np.int64))
+            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                               f"[{n}, {ka}] but got: [{n}, {kb}].")
         name = D.BMM
     out = _wrap(np.asarray(backend(ad).matmul(ad, bd)))
-    return record(name, out, (a, b), (a, b))
+    out = record(name, out, (a, b), (a, b))
+    if name is D.BMM and not _bmm and out._grad_fn is not None:
+        out = _torch_last_step(out, a, na, nb)
+    return out
+
+
+def _torch_last_step(out: Tensor, a: Tensor, na: int, nb: int) -> Tensor:
+    """torch computes a product of operands other than 1-D or 2-D through views around mm, mv
+    or bmm, and names the result's grad_fn after the last view; jitgrad computes it in one
+    primitive and adds a pass-through node of that name."""
+    shape = out._data.shape
+    if na == 1 and nb == 2:
+        rule = D.MATMUL_SQUEEZE  # a.unsqueeze(0).mm(b).squeeze_(0)
+    elif na == 2 and a._requires_grad:  # (b.mT folded).mm(a.t()) viewed, .mT.contiguous()
+        rule = D.MATMUL_TRANSPOSE if 1 in shape[-2:] else D.CLONE
+    else:
+        rule = D.UNSAFE_VIEW  # _unsafe_view of the folded mm/mv or of bmm
+    return record(rule, _wrap(out._data), (out,), (shape,) if rule is D.UNSAFE_VIEW else ())
 
 
 # --------------------------------------------------------------------------- copies and casts

@@ -27,10 +27,11 @@ def _infer(shape: tuple, numel: int) -> tuple:
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
     known = 1
-    for s in shape:
+    for i, s in enumerate(shape):
         if s != -1:
             if s < 0:
-                raise RuntimeError(f"invalid shape dimension {s}")
+                raise RuntimeError(
+                    f"invalid shape dimension {s} at index {i} of shape {list(shape)}")
             known *= s
     if -1 in shape:
         if known == 0 or numel % known:
@@ -57,8 +58,9 @@ def reshape(x: Tensor, *shape):
     if d.shape == shape:
         return x if not x._requires_grad else _record_view(x, d, shape)
     v = _view_data(d, shape)
-    if v is None:
-        v = np.ascontiguousarray(d).reshape(shape)
+    if v is None:  # as torch: a contiguous clone, then an _unsafe_view of it
+        c = _ops.clone(x)
+        return record(D.UNSAFE_VIEW, _wrap(c._data.reshape(shape)), (c,), (d.shape,))
     return _record_view(x, v, shape)
 
 
@@ -153,18 +155,20 @@ def expand(x: Tensor, *sizes):
     d = x._data
     nd, ns = d.ndim, len(sizes)
     if ns < nd:
+        tname = ("CPUBoolType" if d.dtype == np.bool_
+                 else f"torch.{_ops.torch_name(d.dtype)}Tensor")
         raise RuntimeError(
-            f"expand(torch.FloatTensor{{{list(d.shape)}}}, size={list(sizes)}): the number of "
+            f"expand({tname}{{{list(d.shape)}}}, size={list(sizes)}): the number of "
             f"sizes provided ({ns}) must be greater or equal to the number of dimensions in the "
             f"tensor ({nd})")
     target = list(sizes)
-    for i in range(ns):
+    for i in range(ns - 1, -1, -1):  # torch reports the rightmost bad size
         j = i - (ns - nd)
         if j < 0:
             if sizes[i] < 0:
                 raise RuntimeError(
                     f"The expanded size of the tensor ({sizes[i]}) isn't allowed in a leading, "
-                    "non-existing dimension 0")
+                    f"non-existing dimension {i}")
             continue
         if sizes[i] == -1:
             target[i] = d.shape[j]
@@ -253,6 +257,12 @@ def _index_part(v):
 def _normalize_key(key, shape: tuple) -> tuple:
     """The index as a tuple, Ellipsis expanded, every entry validated against `shape`.
     Raises IndexError with torch's messages for anything out of range."""
+    if not shape and not isinstance(key, bool):  # a lone int or slice on a 0-d tensor
+        if isinstance(key, (int, np.integer)):
+            raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                             "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+        if isinstance(key, slice):
+            raise IndexError("slice() cannot be applied to a 0-dim tensor.")
     if not isinstance(key, tuple):
         key = (key,)
     parts = [_index_part(k) for k in key]
@@ -372,6 +382,11 @@ def setitem(x: Tensor, key, value) -> None:
         while stripped and stripped[0] == 1 and len(stripped) > len(target_shape):
             stripped = stripped[1:]
         if not _ops.expandable(stripped, target_shape):
+            if not _is_advanced(parts):
+                # torch expands the value, less its leading 1s, onto the view: its error
+                while stripped and stripped[0] == 1:
+                    stripped = stripped[1:]
+                expand(_wrap(np.reshape(v, stripped)), target_shape)
             raise RuntimeError(
                 f"shape mismatch: value tensor of shape {list(vshape)} cannot be broadcast to "
                 f"indexing result of shape {list(target_shape)}")

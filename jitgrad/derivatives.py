@@ -182,6 +182,9 @@ MM = defvjp("MmBackward0", _mm_a, _mm_b)
 MV = defvjp("MvBackward0", _mm_a, _mm_b)
 DOT = defvjp("DotBackward0", _mm_a, _mm_b)
 BMM = defvjp("BmmBackward0", _mm_a, _mm_b)
+# Pass-through nodes that give matmul's result torch's grad_fn name (see _ops.matmul).
+MATMUL_SQUEEZE = defvjp("SqueezeBackward4", lambda g: g)
+MATMUL_TRANSPOSE = defvjp("TransposeBackward0", lambda g: g)
 
 # --------------------------------------------------------------------------- copies, casts
 
@@ -192,6 +195,7 @@ ALIAS = defvjp("AliasBackward0", lambda g: g)
 # --------------------------------------------------------------------------- views
 
 VIEW = defvjp("ViewBackward0", lambda g, shape: V.reshape(g, shape))
+UNSAFE_VIEW = defvjp("UnsafeViewBackward0", lambda g, shape: V.reshape(g, shape))
 TRANSPOSE = defvjp("TransposeBackward0", lambda g, d0, d1: V.transpose(g, d0, d1))
 T = defvjp("TBackward0", lambda g: V.t(g))
 PERMUTE = defvjp("PermuteBackward0",

@@ -226,14 +226,20 @@ class Tensor:
     def requires_grad(self, value: bool) -> None:
         if self._grad_fn is not None:
             raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables." if value else
                 "you can only change requires_grad flags of leaf variables. If you want to use "
                 "a computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach().")
-        if value:
-            _float_only(self.dtype)
+        if value and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point and complex dtype can require "
+                               "gradients")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad:
+            if self._grad_fn is not None:
+                return self  # a non-leaf already requires grad: a no-op, as in torch
+            _float_only(self.dtype)
         self.requires_grad = requires_grad
         return self
 
@@ -262,7 +268,10 @@ class Tensor:
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
                                 f"of type {type(value).__name__}")
             if value._data.shape != self._data.shape:
-                raise RuntimeError("assigned grad has data of a different size")
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value._data.shape)}' to a "
+                    f"tensor of size '{list(self._data.shape)}'. Please ensure that the "
+                    "gradient and the tensor are the same size")
             if value._data.dtype != self._data.dtype:
                 raise RuntimeError("assigned grad has data of a different type")
         self._grad = value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
@@ -22,15 +23,46 @@ def is_inference_mode_enabled() -> bool:
     return state.inference
 
 
+def _decorate(fn, make_ctx):
+    """`fn` run inside a fresh context from `make_ctx()`; for a generator function, each
+    step of the generator runs inside one, as in torch."""
+    if not inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with make_ctx():
+                return fn(*args, **kwargs)
+        return wrapper
+
+    @functools.wraps(fn)
+    def gen_wrapper(*args, **kwargs):
+        with make_ctx():
+            gen = fn(*args, **kwargs)
+        try:
+            with make_ctx():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with make_ctx():
+                        gen.close()
+                    raise
+                except BaseException as e:
+                    with make_ctx():
+                        response = gen.throw(e)
+                else:
+                    with make_ctx():
+                        response = gen.send(request)
+        except StopIteration as e:
+            return e.value
+    return gen_wrapper
+
+
 class _Mode:
     """Base of the grad-mode context managers; each also works as a decorator."""
 
     def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__(*self._args):
-                return fn(*args, **kwargs)
-        return wrapper
+        return _decorate(fn, lambda: self.__class__(*self._args))
 
     _args: tuple = ()
 
@@ -93,12 +125,7 @@ class set_grad_enabled(_Mode):
     def __call__(self, fn):
         state.enabled = self._prev  # used as a decorator: the call above must not stick
         mode = self._mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-        return wrapper
+        return _decorate(fn, lambda: set_grad_enabled(mode))
 
 
 class inference_mode(_Mode):

@@ -54,8 +54,8 @@ def check_vjp(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
             args = list(inputs)
             for i, u in zip(diff, us):
                 # The shifted inputs require grad too: `fn` may differentiate inside.
-                args[i] = _creation.from_numpy(
-                    inputs[i].detach().numpy() + sign * eps * u).requires_grad_()
+                args[i] = _creation.from_numpy(  # asarray: 0-d arithmetic gives a scalar
+                    np.asarray(inputs[i].detach().numpy() + sign * eps * u)).requires_grad_()
             res = _flat_outputs(fn(*args))
             return sum(float(np.sum(r.detach().numpy() * v.numpy())) for r, v in zip(res, vs))
 
@@ -94,8 +94,10 @@ def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
     diff = [i for i, x in enumerate(inputs) if x.requires_grad]
 
     def first(*args):
-        o = _flat_outputs(fn(*args))
-        return autograd_grad(o, [args[i] for i in diff], grad_outputs=vs, create_graph=True,
+        # Only outputs that require grad are differentiated (not max(dim)'s indices).
+        used = [(o, v) for o, v in zip(_flat_outputs(fn(*args)), vs) if o.requires_grad]
+        return autograd_grad([o for o, _ in used], [args[i] for i in diff],
+                             grad_outputs=[v for _, v in used], create_graph=True,
                              allow_unused=True)
 
     check_vjp(lambda *a: tuple(g for g in first(*a) if g is not None), tuple(inputs),

@@ -243,6 +243,19 @@ def _owned(t) -> bool:
             and t._grad_fn is None and d.flags.writeable)
 
 
+def _hook_result(fn, old, new):
+    """A tensor hook's replacement gradient, checked as torch does: same size and dtype."""
+    name = getattr(fn, "__name__", repr(fn))
+    if new._data.shape != old._data.shape:
+        raise RuntimeError(f"hook '{name}' has changed the size of value")
+    if new._data.dtype != old._data.dtype:
+        raise RuntimeError(
+            f"hook '{name}' has changed the type of value (was "
+            f"torch.{_ops.torch_name(old._data.dtype)}Tensor got "
+            f"torch.{_ops.torch_name(new._data.dtype)}Tensor)")
+    return new
+
+
 def _fit(node: Node, i: int, g):
     """Fit gradient `g` for input `i` of `node` to that input's shape and dtype: the one place
     where a broadcast gradient is summed back."""
@@ -349,7 +362,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                     if buf[nr] is not None:
                         r = fn(buf[nr])
                         if r is not None:
-                            buf[nr] = r
+                            buf[nr] = _hook_result(fn, buf[nr], r)
             if node._retains:
                 for nr, ref in node._retains.items():
                     t = ref()
@@ -371,7 +384,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                         for fn in list(hooks.values()):
                             r = fn(g)
                             if r is not None:
-                                g = r
+                                g = _hook_result(fn, g, r)
                     pending.append((var, g))
                 buf = g = None
                 continue
