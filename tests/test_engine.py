@@ -1119,3 +1119,23 @@ def test_failing_leaf_hook_leaves_other_grads_unchanged():
     with pytest.raises(ValueError, match="late failure"):
         (a * b).sum().backward()
     assert a.grad is None and b.grad is None
+
+
+def test_backward_adopts_fresh_gradient_buffers_instead_of_copying(monkeypatch):
+    """A gradient nobody else holds becomes .grad as is; a shared one is copied."""
+    from jitgrad import _ops
+
+    copies = []
+    real_clone = _ops.clone
+    monkeypatch.setattr(_ops, "clone", lambda x: copies.append(x) or real_clone(x))
+    monkeypatch.setattr(jitgrad.Tensor, "clone", lambda x, memory_format=None: _ops.clone(x))
+    a = jitgrad.ones(8, 8, requires_grad=True)
+    b = jitgrad.ones(8, 8, requires_grad=True)
+    (a @ b).backward(jitgrad.ones(8, 8))
+    assert copies == []  # both matmul gradients adopted
+    c = jitgrad.ones(3, requires_grad=True)
+    d = jitgrad.ones(3, requires_grad=True)
+    (c + d).backward(jitgrad.ones(3))  # one gradient object reaches both leaves
+    assert len(copies) >= 1
+    c.grad.add_(1)
+    assert d.grad.tolist() == [1.0, 1.0, 1.0]

@@ -433,7 +433,9 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
 
     while pending:
         var, g = pending.pop()
-        _write_grad(var, g, create_graph, not create_graph and _owned(g))
+        # Decided before the call: the call's own argument list would hold `g` too.
+        owned = not create_graph and _owned(g)
+        _write_grad(var, g, create_graph, owned)
     if inputs is not None and accumulate:
         for node, lst in captures.items():  # non-leaf tensors named in inputs=
             for nr, k in lst:
@@ -461,7 +463,7 @@ def _write_grad(var, g, create_graph: bool, owned: bool = False) -> None:
     elif create_graph or var._grad._requires_grad:
         var._grad = var._grad + g
     else:
-            _ops.add_into(var._grad, g)
+        _ops.add_into(var._grad, g)
     hooks = var._post_acc_hooks
     if hooks:
         for fn in list(hooks.values()):
