@@ -20,6 +20,10 @@ from ._ops import broadcast_shapes as _broadcast2
 from ._ops import clone
 from ._views import (expand, flatten, permute, reshape, squeeze, t, transpose, unsqueeze)
 from . import autograd
+from ._pointwise import *  # noqa: F401,F403
+from ._reductions import *  # noqa: F401,F403
+from ._shape_ops import *  # noqa: F401,F403
+from . import nn  # noqa: E402
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                        set_grad_enabled)
 from .tensor import Size, Tensor

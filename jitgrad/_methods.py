@@ -149,7 +149,10 @@ PROPERTIES = {"T": V.T, "mT": V.mT}
 
 
 def install() -> None:
-    for name, fn in METHODS.items():
-        setattr(Tensor, name, fn)
+    from . import _pointwise, _reductions, _shape_ops
+
+    for family in (METHODS, _pointwise.METHODS, _reductions.METHODS, _shape_ops.METHODS):
+        for name, fn in family.items():
+            setattr(Tensor, name, fn)
     for name, fn in PROPERTIES.items():
         setattr(Tensor, name, property(fn))

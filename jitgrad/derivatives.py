@@ -224,3 +224,19 @@ def _slice_again(g, key):
 
 INDEX = defvjp("IndexBackward0", lambda g, shape, parts: V.index_backward(g, shape, parts))
 INDEX_BACKWARD = defvjp("IndexPutBackward0", lambda g, parts: V.index(g, parts))
+
+
+# ==== Families added after the core. Each family keeps its rows in its own section below,
+# ==== between its banner and the next one.
+
+# ---- pointwise family (jitgrad/_pointwise.py) ----
+
+# ---- reductions and softmax family (jitgrad/_reductions.py) ----
+
+# ---- shape and data movement family (jitgrad/_shape_ops.py) ----
+
+# ---- nn: linear, convolution, pooling, embedding, dropout (jitgrad/nn/_conv.py) ----
+
+# ---- nn: normalisation and losses (jitgrad/nn/_loss.py) ----
+
+# ---- in-place operations (jitgrad/_inplace.py) ----

@@ -33,3 +33,5 @@ def cast(a: np.ndarray, dtype) -> np.ndarray:
 def copy(a: np.ndarray) -> np.ndarray:
     """A contiguous copy of `a`."""
     return np.array(a, order="C", copy=True)
+
+# ---- kernel families added after the core: one import line each ----

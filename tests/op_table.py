@@ -424,4 +424,18 @@ ROWS: list[OpRow] = [
       lambda x: x[[0, 1], :, [1, 3]], CUBE, dtypes=ALL),
 ]
 
+
+def _family_rows() -> list:
+    """Rows of other primitive families live in tests/op_rows_<family>.py (a list ROWS each,
+    built with this module's OpRow and samplers)."""
+    import importlib
+    import pathlib
+
+    rows = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("op_rows_*.py")):
+        rows += importlib.import_module(path.stem).ROWS
+    return rows
+
+
+ROWS += _family_rows()
 assert len({r.name for r in ROWS}) == len(ROWS), "row names must be unique"
