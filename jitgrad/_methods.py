@@ -76,26 +76,6 @@ def to(x: Tensor, *args, **kwargs) -> Tensor:
     return O.to_dtype(x, dtype, copy)
 
 
-def _inplace(op):
-    """x.op_(other): computed out of place, written into x's buffer."""
-
-    def method(self: Tensor, *args, **kwargs) -> Tensor:
-        O.check_inplace(self)
-        with grad_mode.no_grad():
-            res = op(self, *args, **kwargs)
-        if res._data.dtype != self._data.dtype and not np.can_cast(
-                res._data.dtype, self._data.dtype, "same_kind"):
-            raise RuntimeError(f"result type {O.torch_name(res._data.dtype)} can't be cast to "
-                               f"the desired output type {O.torch_name(self._data.dtype)}")
-        if not self._data.flags.writeable:
-            raise RuntimeError("unsupported operation: the tensor is an expanded view whose "
-                               "elements share memory; clone() it first")
-        self._data[...] = res._data
-        return self
-
-    return method
-
-
 def _where_method(self: Tensor, condition: Tensor, other) -> Tensor:
     return O.where(condition, self, other)
 
@@ -128,7 +108,7 @@ METHODS = {
     "transpose": V.transpose, "swapaxes": V.transpose, "t": V.t, "permute": V.permute,
     "unsqueeze": V.unsqueeze, "squeeze": V.squeeze, "expand": V.expand,
     "expand_as": V.expand_as,
-    "__getitem__": V.getitem, "__setitem__": V.setitem,
+    "__getitem__": V.getitem,
     "clone": lambda x, memory_format=None: O.clone(x), "contiguous": O.contiguous,
     "to": to,
     "float": lambda x: O.to_dtype(x, _dtype.float32),
@@ -139,19 +119,16 @@ METHODS = {
     "type_as": lambda x, o: O.to_dtype(x, o.dtype),
     "cpu": lambda x: x,
     "cuda": lambda x, device=None: to(x, "cuda" if device is None else device),
-    "add_": _inplace(O.add), "sub_": _inplace(O.sub), "mul_": _inplace(O.mul),
-    "div_": _inplace(O.div), "clamp_": _inplace(O.clamp), "pow_": _inplace(O.pow),
-    "__iadd__": _inplace(O.add), "__isub__": _inplace(O.sub), "__imul__": _inplace(O.mul),
-    "__itruediv__": _inplace(O.div),
 }
 
 PROPERTIES = {"T": V.T, "mT": V.mT}
 
 
 def install() -> None:
-    from . import _pointwise, _reductions, _shape_ops
+    from . import _inplace, _pointwise, _reductions, _shape_ops
 
-    for family in (METHODS, _pointwise.METHODS, _reductions.METHODS, _shape_ops.METHODS):
+    for family in (METHODS, _pointwise.METHODS, _reductions.METHODS, _shape_ops.METHODS,
+                   _inplace.methods()):
         for name, fn in family.items():
             setattr(Tensor, name, fn)
     for name, fn in PROPERTIES.items():

@@ -142,14 +142,10 @@ def as_tensor_operand(v, like: Tensor) -> Tensor:
 
 
 def check_inplace(t: Tensor) -> None:
-    """Refuse in-place changes that would corrupt the graph."""
-    if t._requires_grad and grad_mode.state.enabled:
-        if t._grad_fn is None:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation.")
-        raise RuntimeError(
-            "jitgrad does not yet support in-place operations on tensors that are part of a "
-            "graph; use an out-of-place operation (or clone() the tensor first)")
+    """Refuse in-place changes that would corrupt the graph (see _inplace.py)."""
+    from . import _inplace
+
+    _inplace.check_inplace(t)
 
 
 # --------------------------------------------------------------------------- elementwise

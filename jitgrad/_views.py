@@ -13,6 +13,24 @@ from .tensor import Tensor, _wrap_dim
 _wrap = Tensor._wrap
 
 
+def _view(x: Tensor, v: np.ndarray, fn) -> Tensor:
+    """A tensor over `v`, a view of x's storage: it shares x's version counter and knows its
+    base and how to replay itself (`fn`) on another tensor, which in-place ops need."""
+    out = _wrap(v)
+    ver = x._ver
+    if ver is None:
+        ver = x._ver = [0]
+    out._ver = ver
+    prev = x._view_fn
+    if prev is None:
+        out._base = x
+        out._view_fn = fn
+    else:
+        out._base = x._base
+        out._view_fn = lambda t: fn(prev(t))
+    return out
+
+
 def _shape_arg(shape) -> tuple:
     """Accept f(2, 3), f((2, 3)), f([2, 3]) and f(Size)."""
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
@@ -65,7 +83,8 @@ def reshape(x: Tensor, *shape):
 
 
 def _record_view(x: Tensor, v: np.ndarray, shape: tuple):
-    return record(D.VIEW, _wrap(v), (x,), (x._data.shape,))
+    shape = v.shape
+    return record(D.VIEW, _view(x, v, lambda t: view(t, shape)), (x,), (x._data.shape,))
 
 
 def view(x: Tensor, *shape):
@@ -98,14 +117,14 @@ def transpose(x: Tensor, dim0: int, dim1: int):
     nd = x._data.ndim
     d0, d1 = _wrap_dim(dim0, nd), _wrap_dim(dim1, nd)
     v = np.swapaxes(x._data, d0, d1) if nd else x._data
-    return record(D.TRANSPOSE, _wrap(v), (x,), (d0, d1))
+    return record(D.TRANSPOSE, _view(x, v, lambda t: transpose(t, d0, d1)), (x,), (d0, d1))
 
 
 def t(x: Tensor):
     nd = x._data.ndim
     if nd > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
-    return record(D.T, _wrap(x._data.T), (x,))
+    return record(D.T, _view(x, x._data.T, t), (x,))
 
 
 def permute(x: Tensor, *dims):
@@ -119,7 +138,8 @@ def permute(x: Tensor, *dims):
     dims = tuple(_wrap_dim(d, nd) for d in dims)
     if len(set(dims)) != nd:
         raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return record(D.PERMUTE, _wrap(x._data.transpose(dims)), (x,), (dims,))
+    return record(D.PERMUTE, _view(x, x._data.transpose(dims), lambda t: permute(t, dims)),
+                  (x,), (dims,))
 
 
 def T(x: Tensor):
@@ -136,18 +156,19 @@ def mT(x: Tensor):
 def unsqueeze(x: Tensor, dim: int):
     nd = x._data.ndim
     d = _wrap_dim(dim, nd + 1)
-    return record(D.UNSQUEEZE, _wrap(np.expand_dims(x._data, d)), (x,), (d,))
+    return record(D.UNSQUEEZE, _view(x, np.expand_dims(x._data, d), lambda t: unsqueeze(t, d)),
+                  (x,), (d,))
 
 
 def squeeze(x: Tensor, dim=None):
     d = x._data
     if dim is None:
         v = d.reshape(tuple(n for n in d.shape if n != 1))
-        return record(D.SQUEEZE, _wrap(v), (x,), (d.shape,))
+        return record(D.SQUEEZE, _view(x, v, squeeze), (x,), (d.shape,))
     dims = _ops.dims_of(dim, d.ndim) if d.ndim else ()
     v = d.reshape(tuple(n for i, n in enumerate(d.shape) if not (i in dims and n == 1)))
     rule = D.SQUEEZE_DIM if isinstance(dim, (int, np.integer)) else D.SQUEEZE_DIMS
-    return record(rule, _wrap(v), (x,), (d.shape,))
+    return record(rule, _view(x, v, lambda t: squeeze(t, dim)), (x,), (d.shape,))
 
 
 def expand(x: Tensor, *sizes):
@@ -178,7 +199,8 @@ def expand(x: Tensor, *sizes):
                 f"({d.shape[j]}) at non-singleton dimension {i}.  Target sizes: {list(sizes)}.  "
                 f"Tensor sizes: {list(d.shape)}")
     target = tuple(target)
-    return record(D.EXPAND, _wrap(np.broadcast_to(d, target)), (x,), ())
+    return record(D.EXPAND, _view(x, np.broadcast_to(d, target), lambda t: expand(t, target)),
+                  (x,), ())
 
 
 def expand_as(x: Tensor, other: Tensor):
@@ -198,7 +220,7 @@ def select(x: Tensor, dim: int, index: int):
     i = index + n if index < 0 else index
     # Slicing then dropping the axis keeps a view even when the result is 0-d.
     v = d[(slice(None),) * dm + (slice(i, i + 1),)].reshape(d.shape[:dm] + d.shape[dm + 1:])
-    return record(D.SELECT, _wrap(v), (x,), (d.shape, dm, i))
+    return record(D.SELECT, _view(x, v, lambda t: select(t, dm, i)), (x,), (d.shape, dm, i))
 
 
 def slice_dim(x: Tensor, dim: int, start, stop, step):
@@ -206,7 +228,8 @@ def slice_dim(x: Tensor, dim: int, start, stop, step):
     if step is not None and step <= 0:
         raise ValueError("step must be greater than zero")
     key = (slice(None),) * dim + (slice(start, stop, step),)
-    return record(D.SLICE, _wrap(d[key]), (x,), (d.shape, key))
+    return record(D.SLICE, _view(x, d[key], lambda t: slice_dim(t, dim, start, stop, step)),
+                  (x,), (d.shape, key))
 
 
 def select_backward(g: Tensor, shape: tuple, dim: int, index: int):
@@ -340,7 +363,7 @@ def getitem(x: Tensor, key):
                     out = slice_dim(out, dim, p.start, p.stop, p.step)
             dim += 1
     if out is x:  # x[:] or x[...]: still a new tensor, as in torch
-        out = record(D.ALIAS, _wrap(x._data[...]), (x,), ())
+        out = record(D.ALIAS, _view(x, x._data[...], lambda t: getitem(t, ...)), (x,), ())
     return out
 
 
@@ -358,15 +381,9 @@ def index(x: Tensor, parts: tuple):
                   (x._data.shape, parts))
 
 
-def setitem(x: Tensor, key, value) -> None:
-    """x[key] = value, for tensors outside the graph (no grad needed, or under no_grad)."""
-    if x._requires_grad and _ops.grad_mode.state.enabled:
-        if x._grad_fn is None:
-            raise RuntimeError(
-                "a view of a leaf Variable that requires grad is being used in an in-place "
-                "operation.")
-        _ops.check_inplace(x)
-    parts = _normalize_key(key, x._data.shape)
+def assign(x: Tensor, parts: tuple, value) -> None:
+    """Write `value` into x[parts] (a normalised index), with torch's shape rules. This only
+    moves data: ``_inplace.setitem`` decides about the graph and the version counter."""
     if isinstance(value, Tensor):
         v = value._data
     else:

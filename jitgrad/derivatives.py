@@ -240,3 +240,17 @@ INDEX_BACKWARD = defvjp("IndexPutBackward0", lambda g, parts: V.index(g, parts))
 # ---- nn: normalisation and losses (jitgrad/nn/_loss.py) ----
 
 # ---- in-place operations (jitgrad/_inplace.py) ----
+COPY = defvjp("CopyBackwards", lambda g: O.mul(g, 0), lambda g: g)
+FILL = defvjp("FillBackward0", lambda g: O.mul(g, 0))
+FILL_TENSOR = defvjp("FillBackward1", lambda g: O.mul(g, 0), lambda g: O.sum(g))
+ZERO = defvjp("ZeroBackward0", lambda g: O.mul(g, 0))
+
+
+def _put_self(g, parts):
+    from . import _inplace
+
+    return O.mul(g, _inplace.mask_of(g._data.shape, parts, g._data.dtype))
+
+
+COPY_SLICES = defvjp("CopySlices", _put_self, lambda g, parts: V.getitem(g, parts))
+INDEX_PUT = defvjp("IndexPutBackward0", _put_self, lambda g, parts: V.getitem(g, parts))

@@ -46,8 +46,11 @@ def _float_only(dt) -> None:
 class Tensor:
     """An n-dimensional array that records the operations applied to it."""
 
+    # _ver: the version counter ([n]) shared by a storage and its views, made on first need
+    # (None means version 0); _base / _view_fn: for a view, the tensor owning the storage and
+    # a function replaying the view on another tensor (in-place ops on views need both).
     __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_output_nr", "_acc",
-                 "_hooks", "_post_acc_hooks", "__weakref__")
+                 "_hooks", "_post_acc_hooks", "_ver", "_base", "_view_fn", "__weakref__")
     __array_priority__ = 1000  # numpy defers `ndarray op Tensor` to the Tensor
 
     def __init__(self, *args, **kwargs):
@@ -67,6 +70,9 @@ class Tensor:
         self._acc = None
         self._hooks = None
         self._post_acc_hooks = None
+        self._ver = None
+        self._base = None
+        self._view_fn = None
 
     @staticmethod
     def _wrap(data, grad_fn=None, output_nr: int = 0) -> "Tensor":
@@ -80,6 +86,9 @@ class Tensor:
         t._acc = None
         t._hooks = None
         t._post_acc_hooks = None
+        t._ver = None
+        t._base = None
+        t._view_fn = None
         return t
 
     # ------------------------------------------------------------------ metadata
@@ -244,6 +253,16 @@ class Tensor:
         return self
 
     @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's storage has seen."""
+        v = self._ver
+        return 0 if v is None else v[0]
+
+    @property
+    def _is_view(self) -> bool:
+        return self._base is not None
+
+    @property
     def is_leaf(self) -> bool:
         return self._grad_fn is None
 
@@ -320,8 +339,13 @@ class Tensor:
                  inputs=inputs)
 
     def detach(self) -> "Tensor":
-        """A tensor sharing this one's data, outside the graph."""
-        return Tensor._wrap(self._data)
+        """A tensor sharing this one's data (and its version counter), outside the graph."""
+        t = Tensor._wrap(self._data)
+        v = self._ver
+        if v is None:
+            v = self._ver = [0]
+        t._ver = v
+        return t
 
     def detach_(self) -> "Tensor":
         self._grad_fn = None
@@ -338,20 +362,6 @@ class Tensor:
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
         self._data = value._data
-
-    def zero_(self) -> "Tensor":
-        from . import _ops
-
-        _ops.check_inplace(self)
-        self._data[...] = 0
-        return self
-
-    def fill_(self, value) -> "Tensor":
-        from . import _ops
-
-        _ops.check_inplace(self)
-        self._data[...] = value
-        return self
 
 
 _new = object.__new__

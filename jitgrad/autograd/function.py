@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from . import grad_mode
-from .graph import FREED, Node, _SavedOutput, edge
+from .graph import FREED, Node, _SavedOutput, edge, saved_versions, unpack_saved
 
 
 class FunctionCtx:
@@ -41,10 +41,7 @@ class FunctionCtx:
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED)
-        from ..tensor import Tensor
-
-        return tuple(Tensor._wrap(s.data, self, s.nr) if type(s) is _SavedOutput else s
-                     for s in saved)
+        return unpack_saved(self, saved, self._saved_versions)
 
 
 class BackwardCFunction(Node, FunctionCtx):
@@ -56,6 +53,7 @@ class BackwardCFunction(Node, FunctionCtx):
         super().__init__((), ())
         self._to_save = ()
         self._saved = ()
+        self._saved_versions = ()
         self._dirty = ()
         self._non_diff = ()
         self._materialize = True
@@ -149,6 +147,7 @@ class Function(metaclass=_FunctionMeta):
         record = grad_mode.state.enabled and any(ctx.needs_input_grad)
         if not record:
             ctx._saved = tuple(ctx._to_save)
+            ctx._saved_versions = saved_versions(ctx._saved)
             return raw
         dirty = {id(t) for t in ctx._dirty}
         non_diff = {id(t) for t in ctx._non_diff}
@@ -184,9 +183,15 @@ class Function(metaclass=_FunctionMeta):
         ctx._out_meta = tuple(meta)
         # Outputs are saved as data, so ctx -> output -> ctx makes no cycle.
         out_ids = {id(o): i for i, o in enumerate(o for o in outputs if isinstance(o, Tensor))}
-        ctx._saved = tuple(
-            _SavedOutput(s._data, out_ids[id(s)]) if s is not None and id(s) in out_ids else s
-            for s in ctx._to_save)
+        ctx._saved_versions = saved_versions(ctx._to_save)
+        saved = []
+        for s in ctx._to_save:
+            if s is not None and id(s) in out_ids:
+                if s._ver is None:
+                    s._ver = [0]
+                s = _SavedOutput(s._data, out_ids[id(s)], s._ver)
+            saved.append(s)
+        ctx._saved = tuple(saved)
         ctx._to_save = ()
         return wrapped[0] if single else tuple(wrapped)
 

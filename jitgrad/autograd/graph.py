@@ -152,11 +152,59 @@ class _SavedOutput:
     """An output saved for backward, kept as its data: holding the tensor itself would make a
     cycle (tensor -> grad_fn -> tensor). Unpacking rebuilds it with the node as grad_fn."""
 
-    __slots__ = ("data", "nr")
+    __slots__ = ("data", "nr", "ver")
 
-    def __init__(self, data, nr: int):
+    def __init__(self, data, nr: int, ver: list):
         self.data = data
         self.nr = nr
+        self.ver = ver  # the output's version counter; it was 0 when saved
+
+
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+               "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def modified_error(data, now: int, expected: int, fn=None, nr: int = 0) -> RuntimeError:
+    """torch's error for a saved tensor changed in place after it was saved."""
+    kind = _TYPE_NAMES[data.dtype.name]
+    which = f", which is output {nr} of {fn.name()}," if fn is not None else ""
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: [jitgrad.{kind}Tensor {list(data.shape)}]{which} is at version "
+        f"{now}; expected version {expected} instead. Hint: the in-place operation ran after "
+        "the tensor was saved for backward; clone() the tensor before changing it, or use an "
+        "out-of-place operation.")
+
+
+def saved_versions(saved: tuple) -> tuple:
+    """The version of each tensor in `saved` (None for other values)."""
+    out = []
+    for s in saved:
+        if isinstance(s, Tensor):
+            v = s._ver
+            out.append(0 if v is None else v[0])
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def unpack_saved(node, saved: tuple, versions: tuple) -> tuple:
+    """Saved values as the backward rule sees them, after checking that no saved tensor was
+    changed in place since it was saved."""
+    res = []
+    for s, v in zip(saved, versions):
+        if type(s) is _SavedOutput:
+            expected = v or 0  # outputs of built-in ops are saved fresh, at version 0
+            if s.ver[0] != expected:
+                raise modified_error(s.data, s.ver[0], expected, node, s.nr)
+            res.append(Tensor._wrap(s.data, node, s.nr))
+        else:
+            if v is not None:
+                cur = s._ver
+                if cur is not None and cur[0] != v:
+                    raise modified_error(s._data, cur[0], v, s._grad_fn, s._output_nr)
+            res.append(s)
+    return tuple(res)
 
 
 OUTPUT = object()  # placed in a `saved` tuple, stands for the operation's output
@@ -175,12 +223,14 @@ class Rule:
 class OpNode(Node):
     """The node of a built-in primitive: its derivative-table row plus what it saved."""
 
-    __slots__ = ("rule", "_saved")
+    __slots__ = ("rule", "_saved", "_versions")
 
-    def __init__(self, rule: Rule, next_functions: tuple, meta: tuple, saved: tuple):
+    def __init__(self, rule: Rule, next_functions: tuple, meta: tuple, saved: tuple,
+                 versions: tuple):
         super().__init__(next_functions, meta)
         self.rule = rule
         self._saved = saved
+        self._versions = versions
 
     def name(self) -> str:
         return self.rule.name
@@ -189,8 +239,7 @@ class OpNode(Node):
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED)
-        return tuple(Tensor._wrap(s.data, self, s.nr) if type(s) is _SavedOutput else s
-                     for s in saved)
+        return unpack_saved(self, saved, self._versions)
 
     def apply(self, grads: list) -> tuple:
         saved = self.unpack()
@@ -220,12 +269,15 @@ def record(rule: Rule, out, inputs: tuple, saved: tuple = ()):
             break
     else:
         return out
+    versions = saved_versions(saved) if saved else ()
     for s in saved:
         if s is OUTPUT:
-            saved = tuple(_SavedOutput(out._data, 0) if s is OUTPUT else s for s in saved)
+            ver = out._ver = [0]
+            saved = tuple(_SavedOutput(out._data, 0, ver) if s is OUTPUT else s for s in saved)
             break
     out._grad_fn = OpNode(rule, tuple(edge(t) for t in inputs),
-                          tuple((t._data.shape, t._data.dtype) for t in inputs), saved)
+                          tuple((t._data.shape, t._data.dtype) for t in inputs), saved,
+                          versions)
     out._requires_grad = True
     return out
 
