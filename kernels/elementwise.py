@@ -35,6 +35,7 @@ _NUMBA_TYPES = {
 }
 
 _kernels: dict = {}
+_by_name: dict = {}  # ("u"/"b", name, dtype) -> loops: the launchers' fast lookup
 
 
 def _stable(dispatcher, key: str):
@@ -244,10 +245,19 @@ def unary(name: str, a: np.ndarray, out_dtype=None) -> np.ndarray:
     """Apply unary body `name` to `a`; the result has `a`'s shape."""
     a = np.require(a, requirements="C")
     out = np.empty(a.shape, dtype=out_dtype or a.dtype)
-    if out.size == 0:
+    n = out.size
+    if n == 0:
         return out
-    flat, flat_par = _loops(scalar.UNARY, _unary_loops, name, a.dtype)
-    (flat_par if out.size >= PARALLEL_MIN else flat)(a.reshape(-1), out.reshape(-1))
+    loops = _by_name.get(("u", name, a.dtype))
+    if loops is None:
+        loops = _by_name[("u", name, a.dtype)] = _loops(scalar.UNARY, _unary_loops, name,
+                                                        a.dtype)
+    if a.ndim != 1:
+        a = a.reshape(-1)
+        o = out.reshape(-1)
+    else:
+        o = out
+    (loops[1] if n >= PARALLEL_MIN else loops[0])(a, o)
     return out
 
 
@@ -260,10 +270,21 @@ def binary(name: str, a: np.ndarray, b: np.ndarray, shape: tuple, out_dtype=None
     n = out.size
     if n == 0:
         return out
+    loops = _by_name.get(("b", name, a.dtype))
+    if loops is None:
+        loops = _by_name[("b", name, a.dtype)] = _loops(scalar.BINARY, _binary_loops, name,
+                                                        a.dtype)
+    flat, flat_par, bcast, bcast_par = loops
+    par = n >= PARALLEL_MIN
+    if a.shape == b.shape and a.flags.c_contiguous and b.flags.c_contiguous:
+        if a.ndim != 1:  # the common case, with as little Python as possible
+            a, b, o = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+        else:
+            o = out
+        (flat_par if par else flat)(a, b, o)
+        return out
     a = compact(a)
     b = compact(b)
-    flat, flat_par, bcast, bcast_par = _loops(scalar.BINARY, _binary_loops, name, a.dtype)
-    par = n >= PARALLEL_MIN
     if (a.size == n or a.size == 1) and (b.size == n or b.size == 1) and (
             a.size == 1 or b.size == 1 or a.shape == b.shape):
         (flat_par if par else flat)(a.reshape(-1), b.reshape(-1), out.reshape(-1))
