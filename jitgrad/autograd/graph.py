@@ -250,9 +250,14 @@ class OpNode(Node):
         return out
 
     def release(self) -> None:
+        # Saved tensors are freed; a node that saved only plain values (shapes, dims) can run
+        # again, as in torch.
         saved = self._saved
-        if saved and any(type(s) is _SavedOutput or isinstance(s, Tensor) for s in saved):
-            self._saved = None
+        if saved:
+            for s in saved:
+                if type(s) is _SavedOutput or isinstance(s, Tensor):
+                    self._saved = None
+                    return
 
     @property
     def metadata(self) -> dict:
@@ -441,10 +446,12 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 buf = g = None
                 continue
 
-            if all(g is None for g in buf):
+            for g in buf:
+                if g is not None:
+                    outs = node.apply(buf)
+                    break
+            else:  # no gradient reached this node: nothing flows on from it either
                 outs = [None] * len(node.next_functions)
-            else:
-                outs = node.apply(buf)
             if not retain_graph:
                 node.release()
             if node._post_hooks:
@@ -459,7 +466,9 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                     continue
                 g = outs[i]
                 if g is not None:
-                    g = _fit(node, i, g)
+                    shape, dt = node._meta[i]
+                    if g._data.shape != shape or g._data.dtype != dt:
+                        g = _fit(node, i, g)
                     cbuf = buffers.get(child)
                     if cbuf is None:
                         cbuf = buffers[child] = [None] * child.num_outputs
