@@ -297,6 +297,15 @@ def relu_backward(g: Tensor, y: Tensor):
     return _fused_backward("relu_backward", D.RELU_BACKWARD, g, y)
 
 
+# Exponents that torch computes with other kernels (x ** 0.5 is sqrt: -0 at -0, nan at -inf).
+_POW_KERNELS = {1: None, 2: "square", 0.5: "sqrt", -0.5: "rsqrt"}
+
+
+def _pow_check(d) -> None:
+    if d.dtype == np.bool_:
+        raise NotImplementedError('"pow" not implemented for \'Bool\'')
+
+
 def pow(a, b):  # noqa: A001 - torch's name
     if isinstance(a, Tensor) and not isinstance(b, Tensor):
         s = _scalar(b)
@@ -308,17 +317,29 @@ def pow(a, b):  # noqa: A001 - torch's name
             d = d.astype(dt)
         if d.dtype.kind in "iu" and s < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
-        p = np.array(s, dtype=d.dtype)
-        out = _wrap(backend(d).binary("pow", d, p, d.shape))
+        K = backend(d)
+        if d.dtype == np.bool_ and s in (0, 1):  # torch fills or copies: no bool kernel
+            out = _wrap(K.full(d.shape, True, d.dtype) if s == 0 else K.copy(d))
+            return record(D.POW_SCALAR, out, (a,), (a, s))
+        _pow_check(d)
+        if d.dtype.kind == "f" and s in _POW_KERNELS:  # torch's exact special cases
+            kname = _POW_KERNELS[s]
+            out = _wrap(K.copy(d) if kname is None else K.unary(kname, d))
+        elif d.dtype.kind == "f" and s == -1:
+            out = _wrap(K.binary("div", np.ones((), dtype=d.dtype), d, d.shape))
+        else:
+            out = _wrap(K.binary("pow", d, np.array(s, dtype=d.dtype), d.shape))
         return record(D.POW_SCALAR, out, (a,), (a, s))
     if not isinstance(a, Tensor):
         s = _scalar(a)
         if s is None:
             raise TypeError(f"pow(): unsupported base type {type(a).__name__}")
         _, tb, sd, bd = operands(s, b)
+        _pow_check(bd)
         out = _wrap(backend(bd).binary("pow", sd, bd, bd.shape))
         return record(D.POW_BASE, out, (tb,), (s, OUTPUT))
     ta, tb, ad, bd = operands(a, b)
+    _pow_check(ad)
     shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
     out = _wrap(backend(ad).binary("pow", ad, bd, shape))
     return record(D.POW_TENSOR, out, (ta, tb), (ta, tb, OUTPUT))

@@ -102,12 +102,14 @@ def view(x: Tensor, *shape):
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1):
     nd = x._data.ndim
-    if nd == 0:
-        return reshape(x, 1)
     s = _wrap_dim(start_dim, nd)
     e = _wrap_dim(end_dim, nd)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if nd == 0:
+        return reshape(x, 1)
+    if s == e:  # torch returns the tensor itself
+        return x
     shape = x._data.shape
     return reshape(x, shape[:s] + (-1,) + shape[e + 1:]) if x._data.size else \
         reshape(x, shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
@@ -341,8 +343,32 @@ def _is_advanced(parts: tuple) -> bool:
     return any(isinstance(p, np.ndarray) for p in parts)
 
 
+def _ints_first(parts: tuple):
+    """For an advanced index with integers: (basic, rest), the integers (with the slices and
+    Nones) as a basic index, then the advanced index of what is left. torch applies integers
+    as select() first; numpy would count them among the advanced indices, which places the
+    result's dims differently (x[0, :, [1, 2]] is (3, 2) in torch, (2, 3) in numpy). None
+    when the index needs no split."""
+    if not _is_advanced(parts) or not any(isinstance(p, int) for p in parts):
+        return None
+    basic, rest = [], []
+    for p in parts:
+        if isinstance(p, np.ndarray):
+            basic += [slice(None)] * (p.ndim if p.dtype == np.bool_ else 1)
+            rest.append(p)
+        elif not isinstance(p, int):
+            basic.append(p)
+            rest.append(slice(None))
+        else:
+            basic.append(p)
+    return tuple(basic), tuple(rest)
+
+
 def getitem(x: Tensor, key):
     parts = _normalize_key(key, x._data.shape)
+    split = _ints_first(parts)
+    if split is not None:
+        return getitem(getitem(x, split[0]), split[1])
     if _is_advanced(parts):
         d = x._data
         out = _wrap(np.require(d[parts], requirements="C"))
@@ -391,7 +417,12 @@ def assign(x: Tensor, parts: tuple, value) -> None:
         if s is None:
             raise TypeError(f"can't assign a {type(value).__name__} to a tensor")
         v = s
-    target_shape = np.broadcast_to(np.empty((), np.bool_), x._data.shape)[parts].shape
+    data = x._data
+    split = _ints_first(parts)
+    if split is not None:  # torch's placement of the result's dims (see _ints_first)
+        data = data[split[0]]
+        parts = _normalize_key(split[1], data.shape)
+    target_shape = np.broadcast_to(np.empty((), np.bool_), data.shape)[parts].shape
     vshape = np.shape(v)
     if vshape and not _ops.expandable(tuple(d for d in vshape), target_shape):
         # numpy also accepts a value with extra leading 1s; torch names both shapes
@@ -408,8 +439,8 @@ def assign(x: Tensor, parts: tuple, value) -> None:
                 f"shape mismatch: value tensor of shape {list(vshape)} cannot be broadcast to "
                 f"indexing result of shape {list(target_shape)}")
         v = np.reshape(v, stripped)
-    if not x._data.flags.writeable:
+    if not data.flags.writeable:
         raise RuntimeError(
             "unsupported operation: the tensor is an expanded view whose elements share memory; "
             "clone() it before assigning")
-    x._data[parts] = v
+    data[parts] = v

@@ -35,3 +35,17 @@ def copy(a: np.ndarray) -> np.ndarray:
     return np.array(a, order="C", copy=True)
 
 # ---- kernel families added after the core: one import line each ----
+from .movement import (cat, diagonal, diagonal_backward, flip, gather, index_add,  # noqa: F401,E402
+                       index_fill, index_range, index_select, one_hot, pad, put_add, repeat,
+                       roll, scatter, stack, take, tri)
+from .reduce import (amax, any_all, extreme_backward, from_3d, moments, prod,  # noqa: F401,E402
+                     prod_backward, var_backward, vector_norm)
+from .scan import cumprod, cumprod_backward, cumsum, linrec, shift  # noqa: F401,E402
+from .softmax import logsumexp, logsumexp_backward, softmax, softmax_backward  # noqa: F401,E402
+from .loss import *  # noqa: F401,F403,E402
+from .norm import *  # noqa: F401,F403,E402
+from .conv import *  # noqa: F401,F403,E402
+from .pool import *  # noqa: F401,F403,E402
+from .embedding import *  # noqa: F401,F403,E402
+from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step  # noqa: F401,E402
+from .pointwise import binary_p, ternary_p, unary_p  # noqa: F401,E402
