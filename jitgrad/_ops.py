@@ -119,10 +119,28 @@ def operands(a, b):
         dt = _scalar_result(ad.dtype, s)
         if ad.dtype != dt:
             ad = ad.astype(dt)
-        bd = np.array(s, dtype=dt)
-        return a, _wrap(bd), ad, bd
+        tb = constant(s, dt)
+        return a, tb, ad, tb._data
     tb, ta, bd, ad = operands(b, a)
     return ta, tb, ad, bd
+
+
+_constants: dict = {}
+
+
+def constant(s, dt) -> Tensor:
+    """A 0-d tensor holding the number `s` in dtype `dt`: the operand a Python number becomes.
+    Shared between calls (its buffer is read-only), so ``x * 2`` allocates no operand."""
+    key = (s.__class__, s, dt)
+    t = _constants.get(key)
+    if t is None:
+        a = np.array(s, dtype=dt)
+        a.flags.writeable = False
+        t = _wrap(a)
+        if len(_constants) > 4096:
+            _constants.clear()
+        _constants[key] = t
+    return t
 
 
 def _scalar_result(dt: np.dtype, s) -> np.dtype:

@@ -227,7 +227,11 @@ class OpNode(Node):
 
     def __init__(self, rule: Rule, next_functions: tuple, meta: tuple, saved: tuple,
                  versions: tuple):
-        super().__init__(next_functions, meta)
+        # Node.__init__, inlined: one node is made per recorded operation.
+        self.next_functions = next_functions
+        self._meta = meta
+        self._seq = next(_seq)
+        self._tensor_hooks = self._retains = self._pre_hooks = self._post_hooks = None
         self.rule = rule
         self._saved = saved
         self._versions = versions
@@ -264,9 +268,15 @@ class OpNode(Node):
         return {}
 
 
+_NO_EDGE = (None, 0)
+
+
 def record(rule: Rule, out, inputs: tuple, saved: tuple = ()):
     """Attach a node for primitive `rule` to the fresh tensor `out` if grad mode is on and an
-    input requires grad. `saved` may hold OUTPUT, which stands for `out`."""
+    input requires grad. `saved` may hold OUTPUT, which stands for `out`.
+
+    This runs once per operation, so it is written out longhand (no helpers, no generator
+    expressions)."""
     if not grad_mode.state.enabled:
         return out
     for t in inputs:
@@ -274,15 +284,37 @@ def record(rule: Rule, out, inputs: tuple, saved: tuple = ()):
             break
     else:
         return out
-    versions = saved_versions(saved) if saved else ()
-    for s in saved:
-        if s is OUTPUT:
+    if saved:
+        versions = []
+        has_output = False
+        for s in saved:
+            if s is OUTPUT:
+                has_output = True
+                versions.append(None)
+            elif isinstance(s, Tensor):
+                v = s._ver
+                versions.append(0 if v is None else v[0])
+            else:
+                versions.append(None)
+        versions = tuple(versions)
+        if has_output:
             ver = out._ver = [0]
             saved = tuple(_SavedOutput(out._data, 0, ver) if s is OUTPUT else s for s in saved)
-            break
-    out._grad_fn = OpNode(rule, tuple(edge(t) for t in inputs),
-                          tuple((t._data.shape, t._data.dtype) for t in inputs), saved,
-                          versions)
+    else:
+        versions = ()
+    edges = []
+    meta = []
+    for t in inputs:
+        fn = t._grad_fn
+        if fn is not None:
+            edges.append((fn, t._output_nr))
+        elif t._requires_grad:
+            edges.append((accumulator(t), 0))
+        else:
+            edges.append(_NO_EDGE)
+        d = t._data
+        meta.append((d.shape, d.dtype))
+    out._grad_fn = OpNode(rule, tuple(edges), tuple(meta), saved, versions)
     out._requires_grad = True
     return out
 
