@@ -3,12 +3,14 @@ hand, at the reference case (batch 32, 3 -> 16 channels, 32x32, 3x3 kernel, padd
 input, weight and bias require grad, ``out.backward(g)``).
 
     python bench/conv.py [--repeat 50] [--batch 32] [--cin 3] [--cout 16] [--hw 32] [--k 3]
-                         [--cold]
+                         [--engines jitgrad,torch,numpy] [--cold]
 
 Engines are interleaved (A B C A B C ...) so that machine drift lands on all of them alike;
-medians are reported, with jitgrad's median over each other engine's. The first jitgrad call
-(import, Numba cache load or compilation) is timed apart; ``--cold`` also times it in a fresh
-process with an empty Numba cache, which is the compile time a first-time user pays.
+medians are reported, with jitgrad's median over each other engine's. All engines run in one
+process, so a thread pool that one of them leaves spinning (torch's OpenMP pool) can slow the
+next one down: ``--engines jitgrad`` times jitgrad alone. The first jitgrad call (import, Numba
+cache load or compilation) is timed apart; ``--cold`` also times it in a fresh process with an
+empty Numba cache, which is the compile time a first-time user pays.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ def main() -> None:
     ap.add_argument("--cout", type=int, default=16)
     ap.add_argument("--hw", type=int, default=32)
     ap.add_argument("--k", type=int, default=3)
+    ap.add_argument("--engines", default="jitgrad,torch,numpy",
+                    help="comma-separated engines to time (jitgrad is always built)")
     ap.add_argument("--cold", action="store_true",
                     help="also time import + first call with an empty Numba cache")
     args = ap.parse_args()
@@ -127,16 +131,20 @@ def main() -> None:
     engines = {"jitgrad": torchlike_engine(jitgrad, x, w, b, g, pad)}
     engines["jitgrad"][1]()
     first = time.perf_counter() - t0
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    if torch is not None:
-        engines["torch"] = torchlike_engine(torch, x, w, b, g, pad)
-    engines["numpy"] = numpy_engine(x, w, b, g, pad)
+    wanted = args.engines.split(",")
+    if "torch" in wanted:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is not None:
+            engines["torch"] = torchlike_engine(torch, x, w, b, g, pad)
+    reference = numpy_engine(x, w, b, g, pad)
+    if "numpy" in wanted:
+        engines["numpy"] = reference
 
     # Every engine computes the same values (numpy is the reference).
-    ref = _arrays(engines["numpy"][1]())
+    ref = _arrays(reference[1]())
     for name, (_, fwd_bwd) in engines.items():
         for k, (a, r) in enumerate(zip(_arrays(fwd_bwd()), ref)):
             err = np.abs(a - r).max() / max(np.abs(r).max(), 1.0)
@@ -161,10 +169,11 @@ def main() -> None:
                 f()
                 times[name].append(time.perf_counter() - t)
         med = {name: statistics.median(ts) for name, ts in times.items()}
-        cells = "   ".join(f"{name} {m * 1e3:7.2f} ms" for name, m in med.items())
+        cells = "   ".join(f"{name} {m * 1e3:6.2f} ms (min {min(times[name]) * 1e3:5.2f})"
+                           for name, m in med.items())
         ratios = "   ".join(f"jitgrad/{name} {med['jitgrad'] / m:.2f}"
                             for name, m in med.items() if name != "jitgrad")
-        print(f"  {mode:17s} {cells}   {ratios}")
+        print(f"  {mode:17s} {cells}   {ratios}".rstrip())
 
 
 if __name__ == "__main__":

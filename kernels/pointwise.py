@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from . import elementwise as ew
 from . import scalar
-from .elementwise import JIT, _body, _stable, compact
+from .elementwise import JIT, _body, compact
 
 _kernels: dict = {}
 
@@ -37,36 +37,44 @@ def _unary_p_loops(f, doc, key):
 
 
 def _binary_p_loops(f, doc, key):
-    @njit(inline="always")
-    def run(a, b, out, p, q, lo, hi):
-        if a.size == b.size:
-            for i in range(lo, hi):
+    @njit(**JIT)
+    def flat(a, b, out, p, q):
+        n = out.size
+        if a.size == n and b.size == n:
+            for i in range(n):
                 out[i] = f(a[i], b[i], p, q)
         elif a.size == 1 and b.size == 1:
             s = f(a[0], b[0], p, q)
-            for i in range(lo, hi):
+            for i in range(n):
                 out[i] = s
         elif b.size == 1:
             s = b[0]
-            for i in range(lo, hi):
+            for i in range(n):
                 out[i] = f(a[i], s, p, q)
         else:
             s = a[0]
-            for i in range(lo, hi):
+            for i in range(n):
                 out[i] = f(s, b[i], p, q)
-
-    _stable(run, "run:" + key)
-
-    @njit(**JIT)
-    def flat(a, b, out, p, q):
-        run(a, b, out, p, q, 0, out.size)
 
     @njit(parallel=True, **JIT)
     def flat_par(a, b, out, p, q):
+        # One prange loop per case (a prange over chunks would not vectorize)
         n = out.size
-        chunk = 1 << 14
-        for c in prange((n + chunk - 1) // chunk):
-            run(a, b, out, p, q, c * chunk, min(n, (c + 1) * chunk))
+        if a.size == n and b.size == n:
+            for i in prange(n):
+                out[i] = f(a[i], b[i], p, q)
+        elif a.size == 1 and b.size == 1:
+            s = f(a[0], b[0], p, q)
+            for i in prange(n):
+                out[i] = s
+        elif b.size == 1:
+            s = b[0]
+            for i in prange(n):
+                out[i] = f(a[i], s, p, q)
+        else:
+            s = a[0]
+            for i in prange(n):
+                out[i] = f(s, b[i], p, q)
 
     flat.__doc__ = flat_par.__doc__ = doc
     return flat, flat_par

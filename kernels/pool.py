@@ -25,7 +25,7 @@ from numba import njit, prange
 __all__ = ["avg_pool2d", "avg_pool2d_backward", "gather_planes", "max_pool2d", "scatter_planes"]
 
 JIT = dict(cache=True, error_model="numpy", nogil=True)
-PARALLEL_MIN = 1 << 15
+PARALLEL_MIN = 1 << 20  # input elements from which the prange variants pay (see kernels/conv.py)
 
 
 # --------------------------------------------------------------------------- max pooling

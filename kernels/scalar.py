@@ -594,7 +594,8 @@ def _mish_backward(T):
         e = exp(min(x, cap))
         n = e * (e + two)
         d = n + two
-        return g * (n / d + x * (e / (one + e)) * (four * (n + one) / (d * d)))
+        dy = n / d + x * (e / (one + e)) * (four * (n + one) / (d * d))
+        return g if x > cap else g * dy  # past 20, mish'(x) rounds to 1
     return f
 
 

@@ -211,3 +211,24 @@ def test_unary_p(threshold, rng, shape) -> None:
     np.testing.assert_array_equal(pw.unary_p("hardtanh", x.T, -0.5, 0.25), np.clip(x.T, -0.5,
                                                                                      0.25))
     assert pw.unary_p("leaky_relu", np.zeros((0, 3)), 0.1).shape == (0, 3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, kwargs", [
+    ("softplus", {}), ("softplus", dict(beta=2.0, threshold=5.0)), ("elu", {}),
+    ("leaky_relu", {}), ("gelu", {}), ("gelu", dict(approximate="tanh")), ("silu", {}),
+    ("mish", {}), ("hardtanh", {})])
+def test_activations_far_out_as_torch(name: str, kwargs: dict, dtype: str) -> None:
+    """Values and gradients in the tails (where formulas overflow or cancel) match torch's;
+    where torch's formula cancels to 0 (gelu's left tail), jitgrad may be closer to the truth,
+    hence the absolute tolerance."""
+    torch = pytest.importorskip("torch")
+    x = np.array([-1e30, -1e4, -100.0, -30.0, -9.0, 9.0, 30.0, 100.0, 1e4, 1e30], dtype=dtype)
+    a = jitgrad.tensor(x, requires_grad=True)
+    b = torch.tensor(x, requires_grad=True)
+    ya = getattr(F, name)(a, **kwargs)
+    yb = getattr(torch.nn.functional, name)(b, **kwargs)
+    ya.sum().backward()
+    yb.sum().backward()
+    np.testing.assert_allclose(ya.detach().numpy(), yb.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6, atol=1e-7)

@@ -250,6 +250,47 @@ def test_softmax_property(x, data, log):
 
 # --------------------------------------------------------------------------- bad input
 
+SINGLE_DIM_OPS = {
+    "prod": lambda t, d: t.prod(d), "argmax": lambda t, d: t.argmax(d),
+    "argmin": lambda t, d: t.argmin(d), "cumsum": lambda t, d: t.cumsum(d),
+    "cumprod": lambda t, d: t.cumprod(d), "softmax": lambda t, d: t.softmax(d),
+    "log_softmax": lambda t, d: t.log_softmax(d),
+}
+MULTI_DIM_OPS = {
+    "sum": lambda t, d: t.sum(d), "mean": lambda t, d: t.mean(d),
+    "amax": lambda t, d: t.amax(d), "amin": lambda t, d: t.amin(d),
+    "logsumexp": lambda t, d: t.logsumexp(d), "var": lambda t, d: t.var(d),
+    "std": lambda t, d: t.std(d, keepdim=True), "norm": lambda t, d: t.norm(dim=d),
+    "any": lambda t, d: t.any(d), "all": lambda t, d: t.all(d),
+}
+
+
+@PROPERTY
+@given(st.lists(st.integers(1, 3), max_size=4), st.data())
+def test_bad_dims_property(shape, data):
+    """Out-of-range dims (alone or in a list) raise IndexError and duplicated dims raise
+    RuntimeError, with torch's texts, before anything changes."""
+    x = jitgrad.tensor(np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape),
+                       requires_grad=True)
+    x.sum().backward()
+    n = max(len(shape), 1)
+    name = data.draw(st.sampled_from(sorted({**SINGLE_DIM_OPS, **MULTI_DIM_OPS})))
+    op = {**SINGLE_DIM_OPS, **MULTI_DIM_OPS}[name]
+    bad = data.draw(st.one_of(st.integers(n, n + 3), st.integers(-n - 3, -n - 1)))
+    arg = bad if name in SINGLE_DIM_OPS or data.draw(st.booleans()) else (0, bad)
+    with pytest.raises(IndexError) as ei:
+        op(x, arg)
+    assert str(ei.value) == (f"Dimension out of range (expected to be in range of "
+                             f"[{-n}, {n - 1}], but got {bad})")
+    if name in MULTI_DIM_OPS and len(shape) >= 1:
+        d = data.draw(st.integers(0, len(shape) - 1))
+        with pytest.raises(RuntimeError, match=f"^dim {d} appears multiple times in the list "
+                                               "of dims$"):
+            op(x, [d, d - len(shape)])
+    np.testing.assert_array_equal(x.detach().numpy(), np.arange(x.numel()).reshape(shape))
+    np.testing.assert_array_equal(x.grad.numpy(), 1.0)
+
+
 def _operand(shape, dtype=jitgrad.float32):
     """A leaf with distinct values and, when floating, a .grad from an earlier backward."""
     n = int(np.prod(shape))
@@ -537,7 +578,7 @@ def threshold(request, monkeypatch):
     return request.param
 
 
-@pytest.mark.parametrize("shape,dim", [((5, 37), 1), ((37, 5), 0), ((3, 4, 130), 1),
+@pytest.mark.parametrize("shape,dim", [((5, 37), 1), ((37, 5), 0), ((2, 3, 300), 1),
                                        ((2, 300, 3), 1), ((1, 16), 1), ((7,), 0)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_kernel_layouts(threshold, rng, shape, dim, dtype):
