@@ -31,7 +31,7 @@ __all__ = ["cross_entropy_index", "cross_entropy_index_grad", "cross_entropy_pro
            "cross_entropy_prob_grad", "nll", "nll_grad", "pointwise_loss", "pointwise_loss_grad"]
 
 JIT = {"cache": True, "error_model": "numpy", "nogil": True}
-FAST = {"reassoc", "nsz", "contract"}  # lets float64 sums vectorize; nan and inf keep meaning
+FAST = {"reassoc": True, "nsz": True, "contract": True}  # lets float64 sums vectorize; nan and inf keep meaning
 PARALLEL_MIN = 1 << 17
 LANES = 16  # independent running maxima per row: a max reduction vectorizes only this way
 

@@ -20,7 +20,7 @@ from .loss import cast
 __all__ = ["batch_norm", "batch_norm_grad", "layer_norm", "layer_norm_grad"]
 
 JIT = {"cache": True, "error_model": "numpy", "nogil": True}
-FAST = {"reassoc", "nsz", "contract"}
+FAST = {"reassoc": True, "nsz": True, "contract": True}
 PARALLEL_MIN = 1 << 17
 
 

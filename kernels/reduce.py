@@ -12,7 +12,8 @@ import numpy as np
 from numba import njit, prange
 
 JIT = dict(cache=True, error_model="numpy", nogil=True)
-REASSOC = {"reassoc", "nsz", "contract"}
+# A dict, not a set: a set's order, and with it Numba's cache key, can change between processes.
+REASSOC = {"reassoc": True, "nsz": True, "contract": True}
 PARALLEL_MIN = 1 << 17
 _CHUNK = 1 << 15
 
@@ -190,8 +191,7 @@ def _prod3(a, out, one):
 
 @njit(**JIT)
 def _prod_backward3(g, x, out):
-    """out[o, k, j] = g[o, j] * prod of x[o, i, j] over i != k (prefix times suffix
-    products: exact where x has zeros)"""
+    """out[o, k, j] = g[o, j] * prod_{i != k} x[o, i, j] (prefix times suffix products)"""
     outer, r, inner = x.shape
     if inner == 1:
         x2 = x.reshape((outer, r))
@@ -225,8 +225,8 @@ def _prod_backward3(g, x, out):
 
 @njit(fastmath=REASSOC, **JIT)
 def _moments3(a, out, dof, take_sqrt):
-    """out[o, j] = sum_k (a[o, k, j] - mean_k a[o, k, j])^2 / dof (its square root when
-    take_sqrt): two passes, so no cancellation"""
+    """out[o, j] = sum_k (a[o, k, j] - mean_k a[o, k, j])^2 / dof, or its square root"""
+    # Two passes (mean, then squared deviations): no cancellation.
     outer, r, inner = a.shape
     if inner == 1:
         a2 = a.reshape((outer, r))
@@ -328,8 +328,7 @@ def _norm_sum(a, kind, p):
 
 @njit(**JIT)
 def _norm3(a, out, kind, p):
-    """out[o, j] = the p-norm of a[o, :, j]: count of non-zeros (p = 0), sum |a|, sqrt of the
-    sum of squares, max |a|, min |a| (nan propagates), or (sum |a|^p)^(1/p)"""
+    """out[o, j] = ||a[o, :, j]||_p: #non-zeros, sum |a|, 2-norm, max |a|, min |a|, p-norm"""
     outer, r, inner = a.shape
     extreme = kind == NORM_INF or kind == NORM_NEG_INF
     if inner == 1:
@@ -447,8 +446,7 @@ def _amax3(a, out, want_max):
 
 @njit(fastmath=REASSOC, **JIT)
 def _extreme_backward3(g, x, v, out):
-    """out[o, k, j] = g[o, j] / count * (x[o, k, j] == v[o, j]), count = number of k where
-    x[o, k, j] == v[o, j] (the gradient shared evenly among tied extremes)"""
+    """out[o, k, j] = g[o, j] / #{k: x[o, k, j] == v[o, j]} * (x[o, k, j] == v[o, j])"""
     outer, r, inner = x.shape
     if inner == 1:
         x2 = x.reshape((outer, r))

@@ -125,7 +125,7 @@ def _sign(T):
             return one
         if x < zero:
             return -one
-        return x  # keeps 0, -0 and nan
+        return zero  # 0 for 0, -0 and nan, as torch
     return f
 
 

@@ -94,9 +94,8 @@ def _linrec3(a, b, out, zero, reverse):
 
 @njit(**JIT)
 def _cumprod_backward3(g, x, y, out, zero, reverse):
-    """out[o, k, j] = sum over m >= k of g[o, m, j] * prod of x[o, i, j] over i <= m, i != k
-    (mirrored when reverse), computed without division: y[o, k - 1, j] * s[k] with the
-    running sum s[k] = g[k] + x[k + 1] * s[k + 1]"""
+    """out[o, k, j] = sum_{m >= k} g[o, m, j] * prod_{i <= m, i != k} x[o, i, j] (mirrored)"""
+    # Without division: out[k] = y[k - 1] * s[k], with s[k] = g[k] + x[k + 1] * s[k + 1].
     outer, r, inner = x.shape
     s = np.empty(inner, dtype=type(zero))
     for o in range(outer):

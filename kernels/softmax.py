@@ -237,8 +237,7 @@ def _build(exp, key: str) -> dict:
 
     @njit(**JIT)
     def rows(x, out, log):
-        """out[i, k] = exp(x[i, k] - m) / sum_k exp(x[i, k] - m), m = max_k x[i, k]
-        (log: x[i, k] - m - log(sum_k exp(x[i, k] - m)))"""
+        """out[i, :] = softmax(x[i, :]) (log_softmax when log), shifted by the row's max"""
         softmax_rows(x, out, log, 0, x.shape[0])
 
     @njit(parallel=True, **JIT)
@@ -261,8 +260,7 @@ def _build(exp, key: str) -> dict:
 
     @njit(**JIT)
     def backward_rows_k(g, y, out, log):
-        """out[i, k] = y[i, k] * (g[i, k] - sum_k g[i, k] * y[i, k])
-        (log: g[i, k] - exp(y[i, k]) * sum_k g[i, k])"""
+        """out[i, k] = y[i, k] * (g[i, k] - g[i, :].y[i, :]) (log: g - exp(y) * sum(g[i, :]))"""
         backward_rows(g, y, out, log, 0, y.shape[0])
 
     @njit(parallel=True, **JIT)
@@ -285,8 +283,7 @@ def _build(exp, key: str) -> dict:
 
     @njit(**JIT)
     def logsumexp3(x, out):
-        """out[o, j] = m + log(sum_k exp(x[o, k, j] - m)), m = max_k x[o, k, j] (0 where
-        infinite: all -inf gives -inf, a +inf gives +inf)"""
+        """out[o, j] = m + log(sum_k exp(x[o, k, j] - m)), m = max_k x[o, k, j] or 0 if inf"""
         outer, r, inner = x.shape
         if inner == 1:
             x2 = x.reshape((outer, r))
