@@ -9,7 +9,7 @@ sees only contiguous 1-D buffers:
   merged dimension run as plain loops with a per-operand step of 0 or 1.
 
 Each comes in a serial and a ``prange`` variant; the latter is used from ``PARALLEL_MIN``
-elements on, where its thread start-up (about 1 us) is paid back.
+elements on (see the comment there).
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ from numba import njit, prange
 from . import scalar
 
 JIT = dict(cache=True, error_model="numpy", nogil=True)
-PARALLEL_MIN = 1 << 17
+# From this many elements on, kernels take their prange variant. Measured here: a parallel
+# launch costs microseconds on an idle machine but stalls for a scheduler slice (~8 ms) when
+# the other core is busy, while a serial pass over 2M float32 takes ~0.4 ms; so only sizes
+# where that risk is small next to the work go parallel.
+PARALLEL_MIN = 1 << 21
 
 _NUMBA_TYPES = {
     np.dtype(np.bool_): numba.boolean,
@@ -99,24 +103,30 @@ def _binary_loops(f, doc, key):
             ia += k * sa[d]
             ib += k * sb[d]
         n = shape[shape.size - 1]
-        base = o * n
         da = sa[shape.size - 1]
         db = sb[shape.size - 1]
+        # Slices, then indices from range(): Numba can prove those non-negative, so it adds no
+        # wrap-around test per element and the loops vectorize (5x faster than a[ia + i]).
+        ov = out[o * n:o * n + n]
         if da == 1 and db == 1:
+            av = a[ia:ia + n]
+            bv = b[ib:ib + n]
             for i in range(n):
-                out[base + i] = f(a[ia + i], b[ib + i])
+                ov[i] = f(av[i], bv[i])
         elif da == 1:
+            av = a[ia:ia + n]
             s = b[ib]
             for i in range(n):
-                out[base + i] = f(a[ia + i], s)
+                ov[i] = f(av[i], s)
         elif db == 1:
+            bv = b[ib:ib + n]
             s = a[ia]
             for i in range(n):
-                out[base + i] = f(s, b[ib + i])
+                ov[i] = f(s, bv[i])
         else:
             s = f(a[ia], b[ib])
             for i in range(n):
-                out[base + i] = s
+                ov[i] = s
 
     _stable(run, "run:" + key)
     _stable(row, "row:" + key)

@@ -32,7 +32,7 @@ __all__ = ["cross_entropy_index", "cross_entropy_index_grad", "cross_entropy_pro
 
 JIT = {"cache": True, "error_model": "numpy", "nogil": True}
 FAST = {"reassoc": True, "nsz": True, "contract": True}  # lets float64 sums vectorize; nan and inf keep meaning
-PARALLEL_MIN = 1 << 17
+PARALLEL_MIN = 1 << 21  # see kernels/elementwise.py
 LANES = 16  # independent running maxima per row: a max reduction vectorizes only this way
 
 @intrinsic

@@ -21,7 +21,7 @@ __all__ = ["batch_norm", "batch_norm_grad", "layer_norm", "layer_norm_grad"]
 
 JIT = {"cache": True, "error_model": "numpy", "nogil": True}
 FAST = {"reassoc": True, "nsz": True, "contract": True}
-PARALLEL_MIN = 1 << 17
+PARALLEL_MIN = 1 << 21  # see kernels/elementwise.py
 
 
 # --------------------------------------------------------------------------- layer norm

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 JIT = {"cache": True, "error_model": "numpy", "nogil": True}
-PARALLEL_MIN = 1 << 17
+PARALLEL_MIN = 1 << 21  # see kernels/elementwise.py
 
 
 # --------------------------------------------------------------------------- element updates

@@ -14,7 +14,7 @@ from numba import njit, prange
 JIT = dict(cache=True, error_model="numpy", nogil=True)
 # A dict, not a set: a set's order, and with it Numba's cache key, can change between processes.
 REASSOC = {"reassoc": True, "nsz": True, "contract": True}
-PARALLEL_MIN = 1 << 17
+PARALLEL_MIN = 1 << 21  # see kernels/elementwise.py
 _CHUNK = 1 << 15
 
 

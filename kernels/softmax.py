@@ -36,7 +36,7 @@ JIT = dict(cache=True, error_model="numpy", nogil=True)
 # A dict, not a set: these options are pickled into the kernels' cache keys, and a set's
 # order changes from one process to the next.
 REASSOC = {"reassoc": True, "nsz": True, "contract": True}
-PARALLEL_MIN = 1 << 17
+PARALLEL_MIN = 1 << 21  # see kernels/elementwise.py
 _LANES = 256  # inner lanes per unit of the cols layout
 _MAX_LANES = 16  # independent running maxima in a row: what lets a max reduction vectorize
 _CHUNKS = 64  # parallel chunks of units (each allocates its scratch once)
