@@ -39,6 +39,11 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
+def _node(t) -> str | None:
+    """The name of the node that made t (None for a leaf): torch's names are jitgrad's."""
+    return None if t.grad_fn is None else t.grad_fn.name()
+
+
 def _close(got, want, rtol: float = 2e-5, atol: float = 2e-6) -> None:
     """float32 agreement, relative to the largest magnitude of `want`."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
@@ -333,6 +338,7 @@ def test_layer_forward_backward_equal_torch(torch, rng, id_, name, args, kwargs,
         if isinstance(out, tuple):  # max pooling's indices
             assert_array_equal(out[1].numpy(), tout[1].numpy())
             out, tout = out[0], tout[0]
+        assert _node(out) == _node(tout)
         _close(_np(out), tout.detach().numpy())
         g = rng.standard_normal(tuple(out.shape)).astype(np.float32)
         m.zero_grad()
@@ -346,6 +352,18 @@ def test_layer_forward_backward_equal_torch(torch, rng, id_, name, args, kwargs,
             if p.grad is not None:
                 _close(_np(p.grad), tp.grad.numpy())
         _buffers_equal(m, tm)
+
+
+@pytest.mark.parametrize(("shape", "bias"), [((5, 3), True), ((5, 3), False),
+                                           ((2, 5, 3), True), ((3,), True)])
+def test_linear_records_torchs_nodes(torch, rng, shape, bias):
+    """nn.Linear goes through F.linear, as torch's does: addmm for a batch of vectors."""
+    m, tm = nn.Linear(3, 4, bias=bias), torch.nn.Linear(3, 4, bias=bias)
+    _randomise(m, tm, rng)
+    x = rng.standard_normal(shape).astype(np.float32)
+    out, tout = m(jitgrad.tensor(x)), tm(torch.tensor(x))
+    assert _node(out) == _node(tout)
+    _close(_np(out), tout.detach().numpy())
 
 
 LOSSES = [  # (class name, kwargs, input kind)
@@ -420,7 +438,8 @@ def make_net(lib=jitgrad):
             self.emb = N.Embedding(12, 3, padding_idx=0)
             self.seq = N.Conv1d(3, 4, 3, padding="same")
             self.features = N.Sequential(
-                N.Conv2d(2, 6, 3, padding=1, bias=False), N.BatchNorm2d(6), N.ReLU(), N.MaxPool2d(2),
+                N.Conv2d(2, 6, 3, padding=1, bias=False), N.BatchNorm2d(6), N.ReLU(),
+                N.MaxPool2d(2),
                 N.Conv2d(6, 6, 3, padding="same", groups=3, bias=False), N.BatchNorm2d(6),
                 N.ReLU(), N.AvgPool2d(2), N.AdaptiveAvgPool2d((1, 1)), N.Flatten())
             self.norm = N.LayerNorm(10)

@@ -7,4 +7,4 @@ and PyTorch on every device), the modes it times and its targets.
 """
 
 # Imported in table order, not alphabetically.
-from . import overhead, pointwise, matmul, nn, coldstart  # noqa: F401, I001
+from . import overhead, pointwise, matmul, nn, digits, coldstart  # noqa: F401, I001

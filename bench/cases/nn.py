@@ -1,8 +1,8 @@
-"""Neural-network workloads: softmax plus cross-entropy, a convolution, an MLP training step.
+"""Neural-network workloads: softmax plus cross-entropy, a convolution, an MLP training step
+(``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU``, ``F.cross_entropy``, ``optim.SGD``).
 
-Their jitgrad sides wait for ops that are landing (``nn.functional.cross_entropy``,
-``nn.functional.conv2d``, ``nn.Linear``, ``optim.SGD``): until jitgrad has them, its engine
-is skipped with the missing names, while numpy and PyTorch still run and agree.
+An engine that lacks a name a case ``requires`` is skipped with the missing names, while the
+others still run and agree.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 from ... import _creation
 from ...tensor import Tensor
+from .. import functional as F
 from .. import init
 from ..parameter import Parameter
 from .module import Module
@@ -56,8 +57,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        out = input @ self.weight.t()
-        return out if self.bias is None else out + self.bias
+        return F.linear(input, self.weight, self.bias)  # addmm, as torch: AddmmBackward0
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
