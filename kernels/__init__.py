@@ -1,6 +1,9 @@
 """jitgrad's compute side: Numba kernels, one module per family.
 
-``elementwise`` (scalar bodies in ``scalar``), ``reduce``, ``matmul`` and ``index`` hold the
-CPU kernels and their launchers. Kernels compile lazily, on first use of a (body, dtype)
-pair, and are cached on disk (``NUMBA_CACHE_DIR`` chooses where).
+Elementwise bodies live in ``scalar`` (with vectorizable float32 transcendentals in
+``fastmath``) and run through the loop factories of ``elementwise`` and ``pointwise``; the
+other families are ``reduce``, ``scan``, ``softmax``, ``matmul``, ``index``, ``movement``,
+``conv``, ``pool``, ``embedding``, ``norm``, ``loss`` and ``optim``. ``cpu`` gathers the
+launchers the op layer calls for numpy storage. Kernels compile lazily, on first use of a
+(body, dtype, variant), and are cached on disk (``NUMBA_CACHE_DIR`` chooses where).
 """
