@@ -134,7 +134,10 @@ def constant(s, dt) -> Tensor:
     key = (s.__class__, s, dt)
     t = _constants.get(key)
     if t is None:
-        a = np.array(s, dtype=dt)
+        try:
+            a = np.array(s, dtype=dt)
+        except OverflowError:  # e.g. -1 with a uint8 tensor: torch wraps it around, so do we
+            a = np.array(s).astype(dt)
         a.flags.writeable = False
         t = _wrap(a)
         if len(_constants) > 4096:

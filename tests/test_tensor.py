@@ -666,3 +666,11 @@ def test_names_match_torch():
                    "zero_", "add_", "mul_", "matmul", "flatten"):
         assert hasattr(torch.Tensor, method), method
         assert callable(getattr(x, method)), method
+
+
+def test_out_of_range_python_int_wraps_like_torch():
+    t = jitgrad.tensor([1, 200], dtype=jitgrad.uint8)
+    assert (t + (-1)).tolist() == [0, 199]
+    assert (t * (-2)).tolist() == [254, 112]
+    assert (t < -1).tolist() == [True, True]  # -1 becomes 255, as in torch
+    assert (t + (-1)).dtype == jitgrad.uint8
