@@ -6,14 +6,15 @@ import numpy as np
 
 from . import _dtype
 from . import _random
-from ._device import to_device
+from ._device import move, to_device
 from .tensor import Tensor
 
 _wrap = Tensor._wrap
 
 
 def _finish(data: np.ndarray, requires_grad: bool, device=None, capital: bool = True) -> Tensor:
-    to_device(device)
+    # Made on the host and copied over for CUDA (which draws from the CPU generator).
+    data = move(data, to_device(device))
     t = _wrap(data)
     if requires_grad:
         if data.dtype.kind != "f":
@@ -117,6 +118,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     """A new tensor holding a copy of `data` (nested lists, numbers, arrays or tensors)."""
     if isinstance(data, Tensor):
         arr = data._data.astype(_np_dtype(dtype, data._data.dtype), copy=True)
+        return _finish(arr, requires_grad, data.device if device is None else device)
     elif isinstance(data, np.ndarray):
         arr = np.array(data, dtype=_np_dtype(dtype, data.dtype), copy=True)
         _dtype.to_dtype(arr.dtype)
@@ -181,25 +183,29 @@ def _like(t: Tensor, dtype):
     return t._data.shape, (t._data.dtype if dtype is None else _np_dtype(dtype))
 
 
+def _like_device(t: Tensor, device):
+    return t.device if device is None else device
+
+
 def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
     shape, dt = _like(t, dtype)
-    return _finish(np.empty(shape, dtype=dt), requires_grad, device)
+    return _finish(np.empty(shape, dtype=dt), requires_grad, _like_device(t, device))
 
 
 def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
     shape, dt = _like(t, dtype)
-    return _finish(np.zeros(shape, dtype=dt), requires_grad, device)
+    return _finish(np.zeros(shape, dtype=dt), requires_grad, _like_device(t, device))
 
 
 def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
     shape, dt = _like(t, dtype)
-    return _finish(np.ones(shape, dtype=dt), requires_grad, device)
+    return _finish(np.ones(shape, dtype=dt), requires_grad, _like_device(t, device))
 
 
 def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False,
               **_) -> Tensor:
     shape, dt = _like(t, dtype)
-    return _finish(np.full(shape, fill_value, dtype=dt), requires_grad, device)
+    return _finish(np.full(shape, fill_value, dtype=dt), requires_grad, _like_device(t, device))
 
 
 def _zeros_meta(meta) -> Tensor:

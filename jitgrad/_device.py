@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class device:
     """``jitgrad.device("cpu")``, ``device("cuda", 0)`` or ``device("cuda:0")``."""
@@ -40,16 +42,38 @@ class device:
 
 
 CPU = device("cpu")
+CUDA = device("cuda", 0)
 
 
 def to_device(d) -> device:
+    """The device `d` names (None: the CPU). Naming CUDA loads the GPU backend, or raises the
+    one error that says why it is not available."""
     if d is None:
         return CPU
-    d = d if isinstance(d, device) else device(d)
+    if d.__class__ is not device:
+        d = device(d)
     if d.type == "cuda":
-        # The GPU side is a separate layer; until it is available, asking for it fails here,
-        # before any tensor is made.
-        raise RuntimeError(
-            "jitgrad: device 'cuda' is not available (the CUDA backend needs numba-cuda and an "
-            "NVIDIA GPU)")
+        from . import cuda
+
+        cuda._backend()
+        if d.index not in (None, 0):
+            raise RuntimeError(f"CUDA error: invalid device ordinal (device {d.index}; jitgrad "
+                               f"uses one GPU, cuda:0)")
+        return CUDA
     return CPU
+
+
+def of(data) -> device:
+    """The device a storage array lives on."""
+    return CPU if data.__class__ is np.ndarray else CUDA
+
+
+def move(data, dev: device):
+    """`data` (a storage array) copied to device `dev`; itself when it is already there."""
+    if of(data) == dev:
+        return data
+    if dev.type == "cuda":
+        from . import cuda
+
+        return cuda._backend().from_host(data)
+    return data.get()

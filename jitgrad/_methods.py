@@ -8,7 +8,7 @@ from . import _dtype
 from . import _ops as O
 from . import _views as V
 from ._device import device as _device_cls
-from ._device import to_device
+from ._device import CPU, to_device
 from .autograd import grad_mode
 from .tensor import Tensor
 
@@ -70,7 +70,10 @@ def _parse_to(args, kwargs):
 def to(x: Tensor, *args, **kwargs) -> Tensor:
     dtype, dev, copy = _parse_to(args, dict(kwargs))
     if dev is not None:
-        to_device(dev)
+        dev = to_device(dev)
+        if dev != x.device:
+            x = O.to_device(x, dev)
+            copy = False  # already a new tensor
     if dtype is None:
         return O.clone(x) if copy else x
     return O.to_dtype(x, dtype, copy)
@@ -117,7 +120,7 @@ METHODS = {
     "int": lambda x: O.to_dtype(x, _dtype.int32),
     "bool": lambda x: O.to_dtype(x, _dtype.bool_),
     "type_as": lambda x, o: O.to_dtype(x, o.dtype),
-    "cpu": lambda x: x,
+    "cpu": lambda x: O.to_device(x, CPU),
     "cuda": lambda x, device=None: to(x, "cuda" if device is None else device),
 }
 

@@ -11,7 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import _dtype
+from . import _device, _dtype
 from . import derivatives as D
 from .autograd import grad_mode
 from .autograd.graph import OUTPUT, record
@@ -106,6 +106,8 @@ def operands(a, b):
         ad = a._data
         if isinstance(b, Tensor):
             bd = b._data
+            if ad.__class__ is not bd.__class__:
+                a, b, ad, bd = _same_device(a, b)
             if ad.dtype != bd.dtype:
                 dt = _dtype.result_type(a, b).np
                 if ad.dtype != dt:
@@ -123,6 +125,34 @@ def operands(a, b):
         return a, tb, ad, tb._data
     tb, ta, bd, ad = operands(b, a)
     return ta, tb, ad, bd
+
+
+def device_error(d1, d2) -> RuntimeError:
+    return RuntimeError(f"Expected all tensors to be on the same device, but found at least "
+                        f"two devices, {d1} and {d2}!")
+
+
+def check_same_device(*tensors) -> None:
+    """Raise torch's error unless every tensor's storage is on one device."""
+    cls = tensors[0]._data.__class__
+    for t in tensors:
+        if t._data.__class__ is not cls:
+            raise device_error(tensors[0].device, t.device)
+
+
+def _same_device(a, b) -> tuple:
+    """Operands on two devices: a 0-d CPU tensor joins a CUDA one (torch treats it as a
+    number: copied over when it needs a gradient, else passed to the kernel by value);
+    anything else is torch's error."""
+    if a._data.ndim == 0 and a._data.__class__ is np.ndarray:
+        if a._requires_grad:
+            a = to_device(a, b.device)
+        return a, b, a._data, b._data
+    if b._data.ndim == 0 and b._data.__class__ is np.ndarray:
+        if b._requires_grad:
+            b = to_device(b, a.device)
+        return a, b, a._data, b._data
+    raise device_error(a.device, b.device)
 
 
 _constants: dict = {}
@@ -453,6 +483,8 @@ def where(cond: Tensor, a, b):
         raise RuntimeError(
             f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
     ta, tb, ad, bd = operands(a, b)
+    if cond._data.__class__ is not ad.__class__ and cond._data.ndim:
+        raise device_error(cond.device, ta.device)
     shape = broadcast_shapes(cond._data.shape, broadcast_shapes(ad.shape, bd.shape))
     out = _wrap(backend(ad).ternary("where", cond._data, ad, bd, shape))
     return record(D.WHERE, out, (ta, tb), (cond,))
@@ -653,6 +685,8 @@ def matmul(a: Tensor, b: Tensor, *, _bmm: bool = False):
     if na == 0 or nb == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
                            f"{na}D and {nb}D")
+    if ad.__class__ is not bd.__class__:
+        raise device_error(a.device, b.device)
     if ad.dtype != bd.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
                            f"{_CPP_NAMES[ad.dtype.name]} != {_CPP_NAMES[bd.dtype.name]}")
@@ -685,7 +719,8 @@ def matmul(a: Tensor, b: Tensor, *, _bmm: bool = False):
             raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                                f"[{n}, {ka}] but got: [{n}, {kb}].")
         name = D.BMM
-    out = _wrap(np.asarray(backend(ad).matmul(ad, bd)))
+    r = backend(ad).matmul(ad, bd)
+    out = _wrap(np.asarray(r) if isinstance(r, np.generic) else r)  # numpy's 1-D @ 1-D
     out = record(name, out, (a, b), (a, b))
     if name is D.BMM and not _bmm and out._grad_fn is not None:
         out = _torch_last_step(out, a, na, nb)
@@ -717,6 +752,15 @@ def contiguous(x: Tensor):
     if x._data.flags.c_contiguous:
         return x
     return clone(x)
+
+
+def to_device(x: Tensor, dev):
+    """x copied to device `dev` (x itself when it is already there); differentiable."""
+    src = x.device
+    if src == dev:
+        return x
+    out = _wrap(_device.move(x._data, dev))
+    return record(D.TO_DEVICE, out, (x,), (src,))
 
 
 def to_dtype(x: Tensor, dt, copy: bool = False):

@@ -193,6 +193,7 @@ MATMUL_TRANSPOSE = defvjp("TransposeBackward0", lambda g: g)
 
 CLONE = defvjp("CloneBackward0", lambda g: g)
 TO_COPY = defvjp("ToCopyBackward0", lambda g: g)  # the engine casts g back to the input dtype
+TO_DEVICE = defvjp("ToCopyBackward0", lambda g, src: O.to_device(g, src))
 ALIAS = defvjp("AliasBackward0", lambda g: g)
 
 # --------------------------------------------------------------------------- views

@@ -12,6 +12,7 @@ import weakref
 import numpy as np
 
 from . import _dtype
+from . import _device
 from ._device import CPU
 from .autograd import graph
 from .autograd import grad_mode
@@ -107,11 +108,14 @@ class Tensor:
 
     @property
     def device(self):
-        return CPU
+        return CPU if self._data.__class__ is np.ndarray else _device.CUDA
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return self._data.__class__ is not np.ndarray
+
+    def get_device(self) -> int:
+        return -1 if self._data.__class__ is np.ndarray else 0
 
     @property
     def ndim(self) -> int:
@@ -143,7 +147,10 @@ class Tensor:
         return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
 
     def data_ptr(self) -> int:
-        return self._data.__array_interface__["data"][0]
+        d = self._data
+        if d.__class__ is np.ndarray:
+            return d.__array_interface__["data"][0]
+        return d.__cuda_array_interface__["data"][0]
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -164,6 +171,12 @@ class Tensor:
         return self._data.tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._data.__class__ is not np.ndarray:
+            if not force:
+                raise TypeError(
+                    "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to "
+                    "copy the tensor to host memory first.")
+            return self._data.get()
         if self._requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
@@ -172,6 +185,8 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         a = self._data
+        if a.__class__ is not np.ndarray:
+            a.__array__()  # raises torch's error: a CUDA tensor is not silently copied
         return a if dtype is None else a.astype(dtype)
 
     def __bool__(self) -> bool:
@@ -201,7 +216,10 @@ class Tensor:
         from ._format import format_tensor
 
         fn = self._grad_fn
-        return format_tensor(self._data, requires_grad=self._requires_grad and fn is None,
+        d = self._data
+        host = d if d.__class__ is np.ndarray else d.get()  # (a CUDA copy synchronises)
+        return format_tensor(host, device=self.device,
+                             requires_grad=self._requires_grad and fn is None,
                              grad_fn_name=fn.name() if fn is not None else None,
                              default_float=_dtype.get_default_dtype().np)
 

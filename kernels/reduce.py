@@ -128,7 +128,7 @@ def as_3d(a: np.ndarray, dims: tuple) -> tuple:
     for d in dims:
         r *= a.shape[d]
     if dims and dims[-1] - dims[0] + 1 == len(dims):  # adjacent: a view of contiguous data
-        a = np.ascontiguousarray(a)
+        a = a if a.flags.c_contiguous else a.copy()
         outer = 1
         for d in range(dims[0]):
             outer *= a.shape[d]
@@ -136,7 +136,7 @@ def as_3d(a: np.ndarray, dims: tuple) -> tuple:
         for d in range(dims[-1] + 1, nd):
             inner *= a.shape[d]
         return a.reshape(outer, r, inner), kept_shape
-    t = np.ascontiguousarray(a.transpose(kept + dims))
+    t = a.transpose(kept + dims).copy()  # (numpy or CUDA storage alike)
     outer = 1
     for n in kept_shape:
         outer *= n
@@ -159,7 +159,7 @@ def from_3d(b3: np.ndarray, shape: tuple, dims: tuple) -> np.ndarray:
     kept = tuple(d for d in range(nd) if d not in dims)
     perm = kept + dims
     t = b3.reshape(tuple(shape[d] for d in perm))
-    return np.ascontiguousarray(t.transpose(np.argsort(perm)))
+    return t.transpose(tuple(int(i) for i in np.argsort(perm))).copy()
 
 
 # Each kernel has a row path for inner == 1 (the block viewed as (outer, r) rows: loops over

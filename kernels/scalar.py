@@ -18,6 +18,7 @@ vectorizing, which float64 accuracy is worth and float32 speed is not).
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numba
@@ -64,10 +65,39 @@ _LIBM = {
 }
 
 
+_TARGET = ["cpu"]  # which compiler the bodies being made are for (see ``target``)
+
+
+@contextlib.contextmanager
+def target(name: str):
+    """Make bodies for target `name` ("cpu" or "cuda") inside this block: the bodies are the
+    same source, but transcendentals and numpy's rounding functions come from the target's
+    own math library (``cuda/mathfns.py`` for the GPU)."""
+    old = _TARGET[0]
+    _TARGET[0] = name
+    try:
+        yield
+    finally:
+        _TARGET[0] = old
+
+
 def _fn(T, name: str):
     """The scalar function `name` for operands of type T: ``fastmath``'s vectorizable one for
-    float32, libm's (correctly rounded or nearly) for float64."""
+    float32, libm's (correctly rounded or nearly) for float64; on the GPU, its math library."""
+    if _TARGET[0] == "cuda":
+        from .cuda import mathfns
+
+        return mathfns.get(T, name)
     return getattr(fastmath, name) if T == numba.float32 else _LIBM[name]
+
+
+def _np(T, name: str):
+    """numpy's elementwise function `name` (rint, floor, fmod, ...) as the target compiles it."""
+    if _TARGET[0] == "cuda":
+        from .cuda import mathfns
+
+        return mathfns.get(T, name)
+    return getattr(np, name)
 
 
 def _is_float(T) -> bool:
@@ -173,9 +203,11 @@ def _square(T):
     return f
 
 
-def _rounding(np_fn):
+def _rounding(name):
     """floor, ceil, trunc and round (half to even): one vector instruction each."""
     def make(T):
+        np_fn = _np(T, name)
+
         def f(x):
             return np_fn(x)
         return f
@@ -248,10 +280,10 @@ UNARY = {
     "erf": (_math("erf"), "out[i] = erf(a[i])"),
     "rsqrt": (_rsqrt, "out[i] = 1 / sqrt(a[i])"),
     "square": (_square, "out[i] = a[i] * a[i]"),
-    "floor": (_rounding(np.floor), "out[i] = floor(a[i])"),
-    "ceil": (_rounding(np.ceil), "out[i] = ceil(a[i])"),
-    "trunc": (_rounding(np.trunc), "out[i] = trunc(a[i])"),
-    "round": (_rounding(np.rint), "out[i] = a[i] rounded to the nearest integer, ties to even"),
+    "floor": (_rounding("floor"), "out[i] = floor(a[i])"),
+    "ceil": (_rounding("ceil"), "out[i] = ceil(a[i])"),
+    "trunc": (_rounding("trunc"), "out[i] = trunc(a[i])"),
+    "round": (_rounding("rint"), "out[i] = a[i] rounded to the nearest integer, ties to even"),
     "gelu": (_gelu, "out[i] = a[i] * Phi(a[i]), Phi the standard normal cdf"),
     "gelu_tanh": (_gelu_tanh, "out[i] = a[i] * sigmoid(2 sqrt(2/pi) (a[i] + 0.044715 a[i]**3))"),
     "silu": (_silu, "out[i] = a[i] * sigmoid(a[i])"),
@@ -333,8 +365,10 @@ def _minimum(T):
 def _fmod(T):
     """C's fmod: the remainder of a / b truncated, with a's sign."""
     if _is_float(T):
+        fmod = _np(T, "fmod")
+
         def f(a, b):
-            return np.fmod(a, b)
+            return fmod(a, b)
         return f
     zero = T(0)
     if not T.signed:
@@ -354,9 +388,10 @@ def _remainder(T):
     """Python's %: the remainder of a / b floored, with b's sign (torch.remainder)."""
     if _is_float(T):
         zero = T(0)
+        fmod = _np(T, "fmod")
 
         def f(a, b):
-            r = np.fmod(a, b)
+            r = fmod(a, b)
             return r + b if r != zero and (b < zero) != (r < zero) else r
         return f
     zero = T(0)
@@ -723,12 +758,13 @@ def _hardtanh(T):
 
 def _round_decimals(T):
     zero = T(0)
+    rint = _np(T, "rint")
 
     def f(x, scale, negative):
         # torch's order of operations: x / 10**-d rounded, times 10**-d, for d < 0
         if negative != zero:
-            return np.rint(x / scale) * scale
-        return np.rint(x * scale) / scale
+            return rint(x / scale) * scale
+        return rint(x * scale) / scale
     return f
 
 

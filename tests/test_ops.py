@@ -70,7 +70,7 @@ def test_forward(row: OpRow, case: tuple, device, rng) -> None:
         for k, (out, ref, dt) in enumerate(zip(outs, refs, expected)):
             what = f"{row.name} output {k}, inputs {[str(d) for d in dts]}"
             assert out.dtype.name == dt.name, f"{what}: dtype {out.dtype.name}, expected {dt}"
-            _assert_close(out.numpy(), ref, FORWARD_TOL.get(dt), what)
+            _assert_close(out.cpu().numpy(), ref, FORWARD_TOL.get(dt), what)
 
 
 # --------------------------------------------------------------------------- backward
@@ -113,7 +113,8 @@ def test_against_torch(row: OpRow, case: tuple, device, rng) -> None:
             what = f"{row.name} output {k}, inputs {[str(d) for d in dts]}"
             tdt = np.dtype(str(to.dtype).removeprefix("torch."))
             assert jo.dtype.name == tdt.name, f"{what}: dtype {jo.dtype.name}, torch {tdt}"
-            _assert_close(jo.detach().numpy(), to.detach().numpy(), TORCH_TOL.get(tdt), what)
+            _assert_close(jo.detach().cpu().numpy(), to.detach().numpy(), TORCH_TOL.get(tdt),
+                          what)
             assert _name(jo) == _name(to), f"{what}: grad_fn {_name(jo)}, torch {_name(to)}"
             assert jo.requires_grad == to.requires_grad, what
             if to.requires_grad:
@@ -136,5 +137,5 @@ def test_against_torch(row: OpRow, case: tuple, device, rng) -> None:
                 continue
             assert a.grad is not None, f"{what}: missing"
             assert a.grad.dtype.name == str(b.grad.dtype).removeprefix("torch."), what
-            _assert_close(a.grad.numpy(), b.grad.numpy(), TORCH_TOL[low or b.grad.numpy().dtype],
+            _assert_close(a.grad.cpu().numpy(), b.grad.numpy(), TORCH_TOL[low or b.grad.numpy().dtype],
                           what)

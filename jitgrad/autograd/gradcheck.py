@@ -39,7 +39,7 @@ def check_vjp(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
                              f"something, got {x.dtype}")
     for _ in range(trials):
         outs = _flat_outputs(fn(*inputs))
-        vs = [_creation.from_numpy(rng.standard_normal(o.shape)) for o in outs]
+        vs = [_creation.tensor(rng.standard_normal(o.shape), device=o.device) for o in outs]
         used = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
         if used:
             grads = autograd_grad([o for o, _ in used], [inputs[i] for i in diff],
@@ -47,17 +47,20 @@ def check_vjp(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
         else:
             grads = [None] * len(diff)
         us = [rng.standard_normal(inputs[i].shape) for i in diff]
-        analytic = sum(float(np.sum(g.detach().numpy() * u))
+        analytic = sum(float(np.sum(g.detach().cpu().numpy() * u))
                        for g, u in zip(grads, us) if g is not None)
 
         def shifted(sign: float) -> float:
             args = list(inputs)
             for i, u in zip(diff, us):
                 # The shifted inputs require grad too: `fn` may differentiate inside.
-                args[i] = _creation.from_numpy(  # asarray: 0-d arithmetic gives a scalar
-                    np.asarray(inputs[i].detach().numpy() + sign * eps * u)).requires_grad_()
+                x = inputs[i]
+                args[i] = _creation.tensor(  # asarray: 0-d arithmetic gives a scalar
+                    np.asarray(x.detach().cpu().numpy() + sign * eps * u),
+                    device=x.device).requires_grad_()
             res = _flat_outputs(fn(*args))
-            return sum(float(np.sum(r.detach().numpy() * v.numpy())) for r, v in zip(res, vs))
+            return sum(float(np.sum(r.detach().cpu().numpy() * v.cpu().numpy()))
+                       for r, v in zip(res, vs))
 
         numeric = (shifted(1.0) - shifted(-1.0)) / (2 * eps)
         if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
@@ -90,7 +93,7 @@ def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
         inputs = (inputs,)
     rng = np.random.default_rng()
     outs = _flat_outputs(fn(*inputs))
-    vs = [_creation.from_numpy(rng.standard_normal(o.shape)) for o in outs]
+    vs = [_creation.tensor(rng.standard_normal(o.shape), device=o.device) for o in outs]
     diff = [i for i, x in enumerate(inputs) if x.requires_grad]
 
     def first(*args):

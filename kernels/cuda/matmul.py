@@ -1,0 +1,139 @@
+"""Matrix products for CUDA: a tiled shared-memory GEMM with register blocking.
+
+Each block of TY x TX threads computes a BM x BN tile of C (BM = TY * RM, BN = TX * RN): per
+step it stages a BM x BK tile of A and a BK x BN tile of B in shared memory, and each thread
+accumulates an RM x RN patch in registers. Operands are read through their strides, so a
+transposed weight (``x @ w.T``) or a broadcast batch costs no copy.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .array import CudaArray, empty
+from .runtime import SIM, _device_props, cuda
+
+# (TY, TX, RM, RN, BK): 16 x 16 threads, 4 x 4 outputs each, 64 x 64 tiles; the simulator
+# runs one Python thread per CUDA thread, so it gets a small tile.
+SHAPE = (2, 2, 2, 2, 4) if SIM else (16, 16, 4, 4, 16)
+_kernels: dict = {}
+
+
+def _gemm(dtype):
+    dt = np.dtype(dtype)
+    k = _kernels.get(dt)
+    if k is not None:
+        return k
+    TY, TX, RM, RN, BK = SHAPE
+    BM, BN = TY * RM, TX * RN
+    NT = TY * TX
+    T = numba.from_dtype(dt)
+    ACC = T if dt.kind == "f" else numba.int64
+
+    @cuda.jit
+    def gemm(A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn, C, M, N, K, nbatch):
+        """C[z, i, j] = sum over k of A[z, i, k] * B[z, k, j] (strided A and B)"""
+        sA = cuda.shared.array((BK, BM), T)
+        sB = cuda.shared.array((BK, BN), T)
+        acc = cuda.local.array((RM, RN), ACC)
+        ty = cuda.threadIdx.y
+        tx = cuda.threadIdx.x
+        tid = ty * TX + tx
+        tm = (M + BM - 1) // BM
+        tn = (N + BN - 1) // BN
+        for tile in range(cuda.blockIdx.x, nbatch * tm * tn, cuda.gridDim.x):
+            z = tile // (tm * tn)
+            rest = tile % (tm * tn)
+            i0 = (rest // tn) * BM
+            j0 = (rest % tn) * BN
+            abase = a0 + z * sab
+            bbase = b0 + z * sbb
+            for p in range(RM):
+                for q in range(RN):
+                    acc[p, q] = 0
+            for k0 in range(0, K, BK):
+                for e in range(tid, BM * BK, NT):
+                    i = e // BK
+                    kk = e % BK
+                    gi = i0 + i
+                    gk = k0 + kk
+                    sA[kk, i] = A[abase + gi * sam + gk * sak] if gi < M and gk < K else 0
+                for e in range(tid, BK * BN, NT):
+                    kk = e // BN
+                    j = e % BN
+                    gk = k0 + kk
+                    gj = j0 + j
+                    sB[kk, j] = B[bbase + gk * sbk + gj * sbn] if gk < K and gj < N else 0
+                cuda.syncthreads()
+                for kk in range(BK):
+                    for p in range(RM):
+                        av = sA[kk, ty + p * TY]
+                        for q in range(RN):
+                            acc[p, q] += av * sB[kk, tx + q * TX]
+                cuda.syncthreads()
+            for p in range(RM):
+                gi = i0 + ty + p * TY
+                if gi < M:
+                    for q in range(RN):
+                        gj = j0 + tx + q * TX
+                        if gj < N:
+                            C[(z * M + gi) * N + gj] = acc[p, q]
+
+    _kernels[dt] = gemm
+    return gemm
+
+
+def _batch_stride(x: CudaArray, batch: tuple) -> tuple:
+    """x (broadcast to `batch` + its last two dims) as (array, one batch stride in
+    elements): 0 when x has no batch of its own, else its batch dims must fold into one."""
+    nb = x.ndim - 2
+    own = x.shape[:nb]
+    isz = x.itemsize
+    if all(n == 1 for n in own):
+        return x, 0
+    if own == batch:
+        st = x.strides[:nb]
+        ok = all(st[i] == st[i + 1] * own[i + 1] for i in range(nb - 1) if own[i + 1] != 1)
+        if ok:
+            return x, st[nb - 1] // isz
+    full = x.broadcast_to(batch + x.shape[-2:]).copy()
+    return full, (full.strides[len(batch) - 1] // isz) if batch else 0
+
+
+def matmul(a: CudaArray, b: CudaArray) -> CudaArray:
+    """(..., n, k) @ (..., k, m) -> (..., n, m), batch dimensions broadcast; 1-D operands
+    as in numpy."""
+    va, vb = a.ndim == 1, b.ndim == 1
+    if va:
+        a = a.reshape(1, a.shape[0])
+    if vb:
+        b = b.reshape(b.shape[0], 1)
+    batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    out = empty(batch + (M, N), a.dtype)
+    nb = 1
+    for n in batch:
+        nb *= n
+    if out.size:
+        if K == 0:
+            out.fill(0)
+        else:
+            a, sab = _batch_stride(a, batch)
+            b, sbb = _batch_stride(b, batch)
+            A, a0, sa = a.strided()
+            B, b0, sb = b.strided()
+            TY, TX, RM, RN, _ = SHAPE
+            tiles = nb * -(-M // (TY * RM)) * -(-N // (TX * RN))
+            grid = min(tiles, _device_props()["max_blocks"] * 4 if not SIM else 2)
+            _gemm(a.dtype)[grid, (TX, TY)](A, a0, sab, sa[-2], sa[-1], B, b0, sbb, sb[-2],
+                                           sb[-1], out.flat(), M, N, K, nb)
+    shape = out.shape
+    if va and vb:
+        return out.reshape(batch)
+    if va:
+        return out.reshape(batch + (N,))
+    if vb:
+        return out.reshape(batch + (M,))
+    return out.reshape(shape)

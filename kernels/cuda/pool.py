@@ -1,0 +1,6 @@
+"""CUDA kernels of the pool family (same launcher names and signatures as ``kernels/pool.py``).
+Launchers listed in ``__all__`` replace the host-routed CPU kernel of the same name."""
+
+from __future__ import annotations
+
+__all__: list = []

@@ -1,0 +1,202 @@
+"""The CUDA runtime under jitgrad's GPU backend: the numba-cuda import, launch configuration,
+the caching allocator and host/device transfers.
+
+This module is imported only when a CUDA tensor is first asked for (``jitgrad.cuda`` loads it
+lazily), so ``import jitgrad`` never touches the GPU stack. With ``NUMBA_ENABLE_CUDASIM=1``
+numba-cuda runs kernels in its CPU simulator: device memory is then host memory and every
+kernel and the whole device plumbing run unchanged, slowly (tiny shapes only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+if not hasattr(np, "row_stack"):
+    # numba-cuda 0.30 registers an overload for np.row_stack when its CUDA target starts;
+    # numpy 2.5 removed that alias of vstack, so the first kernel compile would fail with an
+    # AttributeError. Restoring the alias (the same function) before numba-cuda loads fixes it.
+    np.row_stack = np.vstack
+
+from numba import config as _config  # noqa: E402
+from numba import cuda  # noqa: E402
+
+SIM: bool = bool(_config.ENABLE_CUDASIM)
+
+
+def available() -> bool:
+    """Whether a CUDA device (or the simulator) can run kernels."""
+    try:
+        return bool(cuda.is_available())
+    except Exception:  # a broken driver install reads as "not available"
+        return False
+
+
+def device_count() -> int:
+    return len(cuda.gpus) if available() else 0
+
+
+def synchronize() -> None:
+    if not SIM:
+        cuda.synchronize()
+
+
+# --------------------------------------------------------------------------- launch sizes
+
+_props: dict = {}
+
+
+def _device_props() -> dict:
+    """Block size and the most blocks worth launching, from the device's properties. The
+    simulator runs one Python thread per CUDA thread, so it gets small blocks and grids
+    (kernels use grid-stride loops and stay correct for any size)."""
+    if not _props:
+        if SIM:
+            _props.update(block=32, max_blocks=2, warp=32, sms=1)
+        else:
+            dev = cuda.get_current_device()
+            sms = dev.MULTIPROCESSOR_COUNT
+            _props.update(block=256, max_blocks=sms * 32, warp=dev.WARP_SIZE, sms=sms)
+    return _props
+
+
+def config(n: int, block: int | None = None) -> tuple:
+    """(grid, block) for a grid-stride kernel over n items."""
+    p = _device_props()
+    b = block or p["block"]
+    g = (n + b - 1) // b
+    mb = p["max_blocks"]
+    return (g if g < mb else mb) or 1, b
+
+
+def block_size() -> int:
+    return _device_props()["block"]
+
+
+# --------------------------------------------------------------------------- memory
+
+def _round(nbytes: int) -> int:
+    """Size class of an allocation: 512-byte steps up to 1 MiB, then 1 MiB steps (a training
+    loop asks for the same sizes every step, so exact classes are reused)."""
+    if nbytes <= 0:
+        return 512
+    if nbytes < (1 << 20):
+        return (nbytes + 511) & ~511
+    return (nbytes + (1 << 20) - 1) & ~((1 << 20) - 1)
+
+
+class Block:
+    """One device allocation of `size` bytes. When the last array using it goes away it
+    returns to the allocator's free list instead of to the driver."""
+
+    __slots__ = ("mem", "size", "__weakref__")
+
+    def __init__(self, mem, size: int):
+        self.mem = mem
+        self.size = size
+
+    def __del__(self):
+        try:
+            ALLOCATOR.release(self)
+        except Exception:  # interpreter shutdown: the allocator may already be gone
+            pass
+
+
+class CachingAllocator:
+    """Free lists of device blocks by size class. Steady-state training reuses blocks and
+    never calls the driver; ``empty_cache()`` hands the cached blocks back."""
+
+    def __init__(self):
+        self._free: dict[int, list] = {}
+        self.allocated = 0  # bytes in blocks that arrays use
+        self.reserved = 0  # bytes held from the driver (used + cached)
+        self.peak = 0
+        self.driver_allocs = 0
+
+    def _raw(self, size: int):
+        self.driver_allocs += 1
+        if SIM:
+            return np.empty(size, dtype=np.uint8)
+        return cuda.device_array(size, dtype=np.uint8)
+
+    def allocate(self, nbytes: int) -> Block:
+        size = _round(nbytes)
+        lst = self._free.get(size)
+        if lst:
+            mem = lst.pop()
+        else:
+            try:
+                mem = self._raw(size)
+            except Exception as e:  # out of memory: give the cache back and try once more
+                if not self._free:
+                    raise
+                self.empty_cache()
+                try:
+                    mem = self._raw(size)
+                except Exception:
+                    raise RuntimeError(
+                        f"CUDA out of memory: tried to allocate {size} bytes with "
+                        f"{self.allocated} bytes in use") from e
+            self.reserved += size
+        self.allocated += size
+        if self.allocated > self.peak:
+            self.peak = self.allocated
+        return Block(mem, size)
+
+    def release(self, block: Block) -> None:
+        mem = block.mem
+        if mem is None:
+            return
+        block.mem = None
+        self.allocated -= block.size
+        self._free.setdefault(block.size, []).append(mem)
+
+    def empty_cache(self) -> None:
+        for size, lst in self._free.items():
+            self.reserved -= size * len(lst)
+        self._free.clear()
+
+
+ALLOCATOR = CachingAllocator()
+
+
+# --------------------------------------------------------------------------- kernel views
+
+if SIM:
+    def view(block: Block, offset: int, shape: tuple, strides: tuple, dtype):
+        """The array a kernel receives for the elements at `offset` (bytes) of `block` laid
+        out by `shape` and `strides` (bytes, possibly 0 or negative)."""
+        return np.ndarray(shape, dtype=dtype, buffer=block.mem, offset=offset, strides=strides)
+else:
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    def view(block: Block, offset: int, shape: tuple, strides: tuple, dtype):
+        """The array a kernel receives for the elements at `offset` (bytes) of `block` laid
+        out by `shape` and `strides` (bytes, possibly 0 or negative)."""
+        return DeviceNDArray(shape, strides, np.dtype(dtype),
+                             gpu_data=block.mem.gpu_data.view(offset))
+
+
+def upload(dst_view, src: np.ndarray) -> None:
+    """Copy a contiguous host array into a contiguous kernel view of the same size."""
+    if SIM:
+        dst_view[...] = src.reshape(dst_view.shape)
+    else:
+        dst_view.copy_to_device(src.reshape(dst_view.shape))
+
+
+def download(src_view, dst: np.ndarray) -> None:
+    """Copy a contiguous kernel view into a contiguous host array of the same size."""
+    if SIM:
+        dst[...] = src_view.reshape(dst.shape)
+    else:
+        src_view.copy_to_host(dst.reshape(src_view.shape))
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+__all__ = ["SIM", "ALLOCATOR", "available", "device_count", "synchronize", "config",
+           "block_size", "view", "upload", "download", "cuda", "math", "ceil_div"]
