@@ -24,7 +24,7 @@ from ._pointwise import *  # noqa: F401,F403
 from ._reductions import *  # noqa: F401,F403
 from ._shape_ops import *  # noqa: F401,F403
 from . import nn  # noqa: E402
-from . import optim, utils  # noqa: E402
+from . import cuda, optim, utils  # noqa: E402  (cuda: lazy, loads numba-cuda on first use)
 from .serialization import load, save  # noqa: E402
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                        set_grad_enabled)

@@ -32,6 +32,12 @@ def backend(data):
     return _BACKENDS[type(data)]
 
 
+def backend2(ad, bd):
+    """The kernel namespace for a pair of operands, where either may be a host 0-d constant
+    (a Python number's operand) beside a device array."""
+    return _BACKENDS[type(bd) if ad.__class__ is np.ndarray else type(ad)]
+
+
 def torch_name(np_dtype) -> str:
     return _TORCH_NAMES[np.dtype(np_dtype).name]
 
@@ -204,7 +210,7 @@ def check_inplace(t: Tensor) -> None:
 def _binary(kname: str, rule, a, b, save: bool = True):
     ta, tb, ad, bd = operands(a, b)
     shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
-    out = _wrap(backend(ad).binary(kname, ad, bd, shape))
+    out = _wrap(backend2(ad, bd).binary(kname, ad, bd, shape))
     return record(rule, out, (ta, tb), (ta, tb) if save else ())
 
 
@@ -254,7 +260,7 @@ def div(a, b, *, rounding_mode=None):
         dt = _dtype.get_default_dtype().np
         ad, bd = ad.astype(dt), bd.astype(dt)
     shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
-    out = _wrap(backend(ad).binary("div", ad, bd, shape))
+    out = _wrap(backend2(ad, bd).binary("div", ad, bd, shape))
     return record(D.DIV, out, (ta, tb), (ta, tb))
 
 
@@ -332,7 +338,7 @@ def _fused_backward(kname: str, rule, g: Tensor, y: Tensor):
     """A fused backward primitive f(g, y): one kernel, itself differentiable."""
     ta, tb, gd, yd = operands(g, y)
     shape = gd.shape if gd.shape == yd.shape else broadcast_shapes(gd.shape, yd.shape)
-    out = _wrap(backend(gd).binary(kname, gd, yd, shape))
+    out = _wrap(backend2(gd, yd).binary(kname, gd, yd, shape))
     return record(rule, out, (ta, tb), (ta, tb))
 
 
@@ -392,14 +398,14 @@ def pow(a, b):  # noqa: A001 - torch's name
     ta, tb, ad, bd = operands(a, b)
     _pow_check(ad)
     shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
-    out = _wrap(backend(ad).binary("pow", ad, bd, shape))
+    out = _wrap(backend2(ad, bd).binary("pow", ad, bd, shape))
     return record(D.POW_TENSOR, out, (ta, tb), (ta, tb, OUTPUT))
 
 
 def _compare(kname: str, a, b):
     _, _, ad, bd = operands(a, b)
     shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
-    return _wrap(backend(ad).binary(kname, ad, bd, shape, out_dtype=np.bool_))
+    return _wrap(backend2(ad, bd).binary(kname, ad, bd, shape, out_dtype=np.bool_))
 
 
 def eq(a, b):
@@ -431,7 +437,7 @@ def _logical(kname: str, a, b):
     if ad.dtype != np.bool_:
         ad, bd = ad.astype(np.bool_), bd.astype(np.bool_)
     shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
-    return _wrap(backend(ad).binary(kname, ad, bd, shape, out_dtype=np.bool_))
+    return _wrap(backend2(ad, bd).binary(kname, ad, bd, shape, out_dtype=np.bool_))
 
 
 def logical_and(a, b):
@@ -483,10 +489,12 @@ def where(cond: Tensor, a, b):
         raise RuntimeError(
             f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
     ta, tb, ad, bd = operands(a, b)
-    if cond._data.__class__ is not ad.__class__ and cond._data.ndim:
-        raise device_error(cond.device, ta.device)
+    K = backend(cond._data)
+    for t, d in ((ta, ad), (tb, bd)):  # (a number's 0-d host operand goes anywhere)
+        if d.__class__ is not cond._data.__class__ and (d.ndim or t._requires_grad):
+            raise device_error(cond.device, t.device)
     shape = broadcast_shapes(cond._data.shape, broadcast_shapes(ad.shape, bd.shape))
-    out = _wrap(backend(ad).ternary("where", cond._data, ad, bd, shape))
+    out = _wrap(K.ternary("where", cond._data, ad, bd, shape))
     return record(D.WHERE, out, (ta, tb), (cond,))
 
 

@@ -68,7 +68,7 @@ def torch():
 def test_forward_is_eager():
     x = leaf([1.0, 2.0, 3.0])
     y = x * 2 + 1
-    assert y.detach().numpy().tolist() == [3.0, 5.0, 7.0]
+    assert y.detach().cpu().numpy().tolist() == [3.0, 5.0, 7.0]
     assert y.shape == (3,)
 
 
@@ -906,7 +906,7 @@ def _second_derivatives(T, xv):
         x = T.tensor(xv, dtype=T.float64, requires_grad=True)
         (g,) = T.autograd.grad(f(x).sum(), x, create_graph=True)
         (gg,) = T.autograd.grad(g.sum(), x)
-        out[name] = (g.detach().numpy().copy(), gg.numpy().copy())
+        out[name] = (g.detach().cpu().numpy().copy(), gg.cpu().numpy().copy())
     return out
 
 
@@ -946,12 +946,12 @@ def test_gradient_of_gradient_matmul():
     B = dev.tensor(bv, requires_grad=True)
     y = ((A @ B) * (A @ B)).sum()
     (gA,) = autograd.grad(y, A, create_graph=True)
-    np.testing.assert_allclose(gA.detach().numpy(), 2 * av @ bv @ bv.T, rtol=1e-12)
+    np.testing.assert_allclose(gA.detach().cpu().numpy(), 2 * av @ bv @ bv.T, rtol=1e-12)
     # h(A, B) = <gA, V> = 2 tr(V^T A B B^T)
     h = (gA * dev.tensor(vv)).sum()
     dA, dB = autograd.grad(h, [A, B])
-    np.testing.assert_allclose(dA.numpy(), 2 * vv @ bv @ bv.T, rtol=1e-12)
-    np.testing.assert_allclose(dB.numpy(), 2 * (av.T @ vv @ bv + vv.T @ av @ bv), rtol=1e-12)
+    np.testing.assert_allclose(dA.cpu().numpy(), 2 * vv @ bv @ bv.T, rtol=1e-12)
+    np.testing.assert_allclose(dB.cpu().numpy(), 2 * (av.T @ vv @ bv + vv.T @ av @ bv), rtol=1e-12)
 
 
 def test_gradient_of_gradient_matmul_matches_torch(torch, rng):
@@ -963,7 +963,7 @@ def test_gradient_of_gradient_matmul_matches_torch(torch, rng):
         y = (A @ B).tanh().sum()
         (gA,) = T.autograd.grad(y, A, create_graph=True)
         dA, dB = T.autograd.grad((gA * gA).sum(), [A, B])
-        return dA.numpy(), dB.numpy()
+        return dA.cpu().numpy(), dB.cpu().numpy()
 
     for m, t in zip(run(jitgrad), run(torch)):
         np.testing.assert_allclose(m, t, rtol=1e-10, atol=1e-12)

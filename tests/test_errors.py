@@ -49,7 +49,7 @@ def operand(shape, dtype=F32, requires_grad=True, seed=0):
 
 
 def snapshot(tensors):
-    return [(t.detach().numpy().copy(), None if t.grad is None else t.grad.numpy().copy())
+    return [(t.detach().cpu().numpy().copy(), None if t.grad is None else t.grad.cpu().numpy().copy())
             for t in tensors]
 
 
@@ -466,10 +466,10 @@ def test_in_place_dtype_error_changes_nothing():
 def test_numpy_of_tensor_requiring_grad():
     x = operand((2,))
     check(RuntimeError, "Can't call numpy() on Tensor that requires grad. Use "
-          "tensor.detach().numpy() instead.", lambda: x.numpy(), x)
+          "tensor.detach().numpy() instead.", lambda: x.cpu().numpy(), x)
     y = x * 2
     check(RuntimeError, "Can't call numpy() on Tensor that requires grad. Use "
-          "tensor.detach().numpy() instead.", lambda: y.numpy(), x)
+          "tensor.detach().numpy() instead.", lambda: y.cpu().numpy(), x)
 
 
 def test_item_of_many_elements():
@@ -506,7 +506,7 @@ def test_failed_op_inside_a_graph_leaves_it_usable():
     with pytest.raises(RuntimeError):
         h @ dev.ones(4)
     h.sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), 3 + np.broadcast_to(w.detach().numpy(),
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), 3 + np.broadcast_to(w.detach().cpu().numpy(),
                                                                        (2, 3)))
 
 
@@ -539,7 +539,7 @@ def test_errors_match_torch():
         lambda T: T.ones(2, 3).expand(3),
         lambda T: T.ones(2, requires_grad=True).add_(1),
         lambda T: T.ones(2, requires_grad=True).__setitem__(0, 1.0),
-        lambda T: T.ones(2, requires_grad=True).numpy(),
+        lambda T: T.ones(2, requires_grad=True).cpu().numpy(),
         lambda T: T.ones(2).item(),
         lambda T: T.ones(0).max(),
         lambda T: T.ones(2, 3).__setitem__(0, T.ones(2, 3)),

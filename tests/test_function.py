@@ -110,13 +110,13 @@ def test_forward_runs_under_no_grad():
 def test_apply_values_and_grad_fn_name():
     x = leaf([0.0, 1.0])
     y = MyExp.apply(x)
-    np.testing.assert_allclose(y.detach().numpy(), np.exp([0.0, 1.0]), rtol=1e-6)
+    np.testing.assert_allclose(y.detach().cpu().numpy(), np.exp([0.0, 1.0]), rtol=1e-6)
     assert y.grad_fn.name() == "MyExpBackward"
     assert type(y.grad_fn).__name__ == "MyExpBackward"
     assert y.grad_fn.next_functions[0][0].name() == "AccumulateGrad"
     assert y.grad_fn.next_functions[0][0].variable is x
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), np.exp([0.0, 1.0]), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), np.exp([0.0, 1.0]), rtol=1e-6)
 
 
 def test_apply_without_grad_records_nothing():
@@ -264,7 +264,7 @@ def test_function_used_twice_in_one_graph():
     (y + z).sum().backward()
     xv = np.array([0.5, 1.0])
     expected = np.exp(np.exp(xv)) * np.exp(xv) + np.exp(xv)
-    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), expected, rtol=1e-5)
 
 
 def test_function_mixed_with_builtin_ops():
@@ -333,7 +333,7 @@ def test_saved_tensors_kept_with_retain_graph():
     y = MyExp.apply(x)
     y.sum().backward(retain_graph=True)
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([1.0, 2.0]), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * np.exp([1.0, 2.0]), rtol=1e-6)
 
 
 def test_saved_input_is_the_same_tensor():

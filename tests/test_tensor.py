@@ -170,7 +170,7 @@ def test_zeros_ones_empty():
         e = jitgrad.empty(*shape_args)
         assert z.shape == o.shape == e.shape == shape
         assert z.dtype == o.dtype == e.dtype == jitgrad.float32
-        assert np.all(z.numpy() == 0) and np.all(o.numpy() == 1)
+        assert np.all(z.cpu().numpy() == 0) and np.all(o.cpu().numpy() == 1)
     assert jitgrad.ones(2, dtype=jitgrad.int32).tolist() == [1, 1]
     assert jitgrad.zeros(2, dtype=jitgrad.bool).tolist() == [False, False]
     r = jitgrad.zeros(2, requires_grad=True)
@@ -230,14 +230,14 @@ def test_arange_matches_torch():
         a = jitgrad.arange(*args)
         b = torch.arange(*args)
         assert a.dtype.name == str(b.dtype).split(".")[1]
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.cpu().numpy(), b.cpu().numpy())
 
 
 def test_linspace():
-    np.testing.assert_allclose(jitgrad.linspace(0, 1, 5).numpy(), [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_allclose(jitgrad.linspace(0, 1, 5).cpu().numpy(), [0, 0.25, 0.5, 0.75, 1])
     t = jitgrad.linspace(-1, 1, 4)
     assert t.dtype == jitgrad.float32
-    np.testing.assert_allclose(t.numpy(), [-1, -1 / 3, 1 / 3, 1], rtol=1e-6)
+    np.testing.assert_allclose(t.cpu().numpy(), [-1, -1 / 3, 1 / 3, 1], rtol=1e-6)
     assert t.tolist()[0] == -1.0 and t.tolist()[-1] == 1.0
     assert jitgrad.linspace(0, 10, 1).tolist() == [0.0]
     assert jitgrad.linspace(0, 10, 0).shape == (0,)
@@ -254,7 +254,7 @@ def test_linspace_matches_torch():
             b = torch.linspace(*args, dtype=getattr(torch, d))
             # torch's vectorised kernel may differ in the last bit of a few values
             rtol = 2.5e-7 if d == "float32" else 5e-16
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=0)
+            np.testing.assert_allclose(a.cpu().numpy(), b.cpu().numpy(), rtol=rtol, atol=0)
             assert a.tolist()[0] == b.tolist()[0] and a.tolist()[-1] == b.tolist()[-1]
 
 
@@ -270,7 +270,7 @@ def test_like_factories():
     for f, value in ((jitgrad.zeros_like, 0), (jitgrad.ones_like, 1)):
         t = f(base)
         assert t.shape == (2, 2) and t.dtype == jitgrad.int32
-        assert np.all(t.numpy() == value)
+        assert np.all(t.cpu().numpy() == value)
     assert jitgrad.empty_like(base).shape == (2, 2)
     assert jitgrad.full_like(base, 7).tolist() == [[7, 7], [7, 7]]
     assert jitgrad.full_like(jitgrad.ones(2, dtype=jitgrad.int64), 7.9).tolist() == [7, 7]
@@ -519,12 +519,12 @@ def test_tolist():
 
 def test_numpy_shares_memory():
     x = jitgrad.tensor([1.0, 2.0])
-    a = x.numpy()
+    a = x.cpu().numpy()
     assert isinstance(a, np.ndarray) and a.dtype == np.float32
     a[0] = 9.0
     assert x.tolist() == [9.0, 2.0]
     y = jitgrad.tensor([1.0], requires_grad=True)
-    d = y.detach().numpy()
+    d = y.detach().cpu().numpy()
     d[0] = 4.0
     assert y.detach().tolist() == [4.0]
     assert np.asarray(jitgrad.tensor([1, 2])).tolist() == [1, 2]

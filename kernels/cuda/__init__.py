@@ -105,4 +105,3 @@ HOST_ROUTED = sorted(  # (a family module named like a launcher, e.g. softmax, d
     and n not in _LAYOUT_ONLY and not isinstance(getattr(_cpu, n), type))
 for _n in HOST_ROUTED:
     globals()[_n] = _host_routed(_n, getattr(_cpu, _n))
-del _n

@@ -1,0 +1,257 @@
+"""The CUDA device: the lazy entry, the one error when it is unavailable, the numba-cuda /
+numpy 2.5 workaround, moving tensors and gradients between devices, same-device checks, the
+caching allocator, op-by-op agreement of CPU and CUDA, and compilation of every CUDA kernel
+for a real GPU.
+
+Tests that need the device run when ``jitgrad.cuda.is_available()``: on a GPU, or in CI under
+``NUMBA_ENABLE_CUDASIM=1`` (numba-cuda's simulator; tiny shapes only).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import jitgrad
+from op_table import ROWS
+
+HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
+needs_cuda = pytest.mark.skipif(not jitgrad.cuda.is_available() if HAS_NUMBA_CUDA else True,
+                                reason="no CUDA device (set NUMBA_ENABLE_CUDASIM=1 to simulate)")
+
+
+def _run(code: str, sim: bool | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if sim is False:
+        env.pop("NUMBA_ENABLE_CUDASIM", None)
+    elif sim:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+# --------------------------------------------------------------------------- the lazy entry
+
+def test_import_never_loads_the_gpu_stack():
+    r = _run("""
+        import sys
+        import jitgrad
+        x = jitgrad.randn(3, requires_grad=True)
+        (x * x).sum().backward()
+        print(sorted(m for m in sys.modules if m.startswith(("numba.cuda", "numba_cuda",
+                                                             "jitgrad.kernels.cuda"))))
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_one_clear_error_without_numba_cuda():
+    r = _run("""
+        import sys
+        sys.modules["numba.cuda"] = None  # as if numba-cuda were not installed
+        import jitgrad
+        assert jitgrad.cuda.is_available() is False
+        for make in (lambda: jitgrad.zeros(2, device="cuda"),
+                     lambda: jitgrad.ones(2).cuda(), lambda: jitgrad.ones(2).to("cuda:0")):
+            try:
+                make()
+            except RuntimeError as e:
+                print(e)
+    """)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 3 and all("numba-cuda is not installed" in s for s in lines), lines
+
+
+@pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda not installed")
+def test_one_clear_error_without_a_gpu():
+    probe = _run("from numba import cuda; print(cuda.is_available())", sim=False)
+    if probe.stdout.strip() == "True":
+        pytest.skip("this machine has a GPU")
+    r = _run("""
+        import jitgrad
+        try:
+            jitgrad.randn(2, device="cuda")
+        except RuntimeError as e:
+            print(e)
+    """, sim=False)
+    assert r.returncode == 0, r.stderr
+    assert "no CUDA GPU or driver was found" in r.stdout
+
+
+@pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda not installed")
+def test_works_with_numpy_without_row_stack():
+    # numba-cuda 0.30 overloads np.row_stack when its CUDA target loads; numpy 2.5 removed it.
+    r = _run("""
+        import numpy as np
+        if hasattr(np, "row_stack"):
+            del np.row_stack
+        import jitgrad.kernels.cuda.runtime
+        import numba.cuda.np.arrayobj  # the module that needs it
+        print("ok")
+    """, sim=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+def _nvvm_available() -> bool:
+    try:
+        from cuda.pathfinder import load_nvidia_dynamic_lib
+
+        load_nvidia_dynamic_lib("nvvm")
+        load_nvidia_dynamic_lib("nvrtc")
+    except Exception:  # noqa: BLE001 - any failure means "not installed"
+        return False
+    return True
+
+
+@pytest.mark.skipif(not HAS_NUMBA_CUDA or not _nvvm_available(),
+                    reason="needs numba-cuda and NVVM (pip install nvidia-nvvm nvidia-cuda-nvrtc)")
+def test_every_cuda_kernel_compiles_for_a_gpu():
+    script = os.path.join(os.path.dirname(__file__), "cuda_ptx_check.py")
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    r = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True,
+                       timeout=1200)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert "compiled" in r.stdout
+
+
+# --------------------------------------------------------------------------- moving data
+
+@needs_cuda
+def test_to_and_back_keeps_values_dtype_and_shape(rng):
+    for dt in (np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_):
+        a = (rng.standard_normal((3, 4)) * 5).astype(dt)
+        x = jitgrad.tensor(a)
+        for y in (x.cuda(), x.to("cuda"), x.to(device="cuda:0"), jitgrad.tensor(a, device="cuda")):
+            assert y.device == jitgrad.device("cuda", 0) and y.is_cuda and y.dtype == x.dtype
+            back = y.cpu()
+            assert back.device == jitgrad.device("cpu") and not back.is_cuda
+            np.testing.assert_array_equal(back.numpy(), a)
+    assert jitgrad.zeros(2, 3, device="cuda").cpu().numpy().tolist() == [[0, 0, 0], [0, 0, 0]]
+
+
+@needs_cuda
+def test_gradients_flow_back_across_devices(rng):
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    x = jitgrad.tensor(a, requires_grad=True)  # a CPU leaf
+    y = x.cuda()
+    assert y.grad_fn.name() == "ToCopyBackward0"
+    (y.tanh() * 2).sum().backward()
+    assert x.grad.device == jitgrad.device("cpu")
+    assert_allclose(x.grad.numpy(), 2 * (1 - np.tanh(a) ** 2), rtol=1e-5, atol=1e-6)
+
+    w = jitgrad.tensor(a, device="cuda", requires_grad=True)  # a CUDA leaf
+    (w.cpu() * 3).sum().backward()
+    assert w.grad.is_cuda
+    assert_allclose(w.grad.cpu().numpy(), np.full_like(a, 3))
+
+
+@needs_cuda
+def test_mixed_devices_raise_torchs_error():
+    x = jitgrad.ones(2, 3, device="cuda")
+    y = jitgrad.ones(2, 3)
+    msg = "Expected all tensors to be on the same device, but found at least two devices"
+    for op in (lambda: x + y, lambda: y * x, lambda: x @ y.t(), lambda: jitgrad.where(
+            y > 0, x, x), lambda: jitgrad.maximum(x, y)):
+        with pytest.raises(RuntimeError, match=msg):
+            op()
+    # A 0-d CPU tensor takes part as a number, as in torch.
+    s = jitgrad.tensor(2.0)
+    assert (x * s).is_cuda and (x * s).cpu().numpy().tolist() == [[2, 2, 2], [2, 2, 2]]
+
+
+@needs_cuda
+def test_host_access_is_explicit():
+    x = jitgrad.arange(4.0, device="cuda")
+    with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
+        x.numpy()
+    with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
+        np.asarray(x)
+    assert x.sum().item() == 6.0 and x.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert repr(x) == "tensor([0., 1., 2., 3.], device='cuda:0')"
+    assert jitgrad.zeros_like(x).is_cuda and jitgrad.ones_like(x, device="cpu").device.type == "cpu"
+    with pytest.raises(RuntimeError, match="invalid device ordinal"):
+        jitgrad.zeros(2, device="cuda:1")
+
+
+@needs_cuda
+def test_caching_allocator_reuses_blocks():
+    from jitgrad.kernels.cuda.runtime import ALLOCATOR
+
+    jitgrad.cuda.synchronize()
+    before = jitgrad.cuda.memory_allocated()
+    x = jitgrad.ones(64, 64, device="cuda")
+    assert jitgrad.cuda.memory_allocated() >= before + 64 * 64 * 4
+    del x
+    assert jitgrad.cuda.memory_allocated() == before
+    w = jitgrad.randn(16, 16, device="cuda", requires_grad=True)
+    for _ in range(2):  # warm up: every size a step needs is now cached
+        (w @ w).tanh().sum().backward()
+    drivers = ALLOCATOR.driver_allocs
+    for _ in range(3):
+        (w @ w).tanh().sum().backward()
+    assert ALLOCATOR.driver_allocs == drivers  # the steady state never calls the driver
+    assert jitgrad.cuda.memory_reserved() >= jitgrad.cuda.memory_allocated()
+    jitgrad.cuda.empty_cache()
+    assert jitgrad.cuda.memory_reserved() == jitgrad.cuda.memory_allocated()
+
+
+@needs_cuda
+def test_views_and_in_place_on_device(rng):
+    a = rng.standard_normal((4, 5)).astype(np.float32)
+    x = jitgrad.tensor(a, device="cuda")
+    assert_allclose(x.t().contiguous().cpu().numpy(), a.T)
+    assert_allclose(x[1:, ::2].cpu().numpy(), a[1:, ::2])
+    assert_allclose(x[[0, 2]].cpu().numpy(), a[[0, 2]])
+    x[1:3, 0] = 7.0
+    a[1:3, 0] = 7.0
+    x.mul_(2)
+    assert_allclose(x.cpu().numpy(), a * 2)
+
+
+# --------------------------------------------------------------------------- CPU == CUDA
+
+def _first_cases():
+    return [pytest.param(row, row.cases[0], id=row.name) for row in ROWS if row.cases]
+
+
+@needs_cuda
+@pytest.mark.parametrize("row, case", _first_cases())
+def test_cpu_and_cuda_agree(row, case, rng):
+    """Each op on both devices from the same float64 inputs: values and input gradients."""
+    dts = (np.dtype(np.float64),) * len(case)
+    arrays = row.draw(rng, case, dts) if row.numeric else row.draw(rng, case,
+                                                                   row.dtype_specs(len(case))[0])
+    results = {}
+    for dev in ("cpu", "cuda"):
+        xs = [jitgrad.tensor(a, device=dev, requires_grad=row.grad and a.dtype.kind == "f")
+              for a in arrays]
+        out = row.fn(jitgrad, *xs)
+        outs = list(out) if isinstance(out, tuple) else [out]
+        vals = [o.detach().cpu().numpy() for o in outs]
+        grads = []
+        used = [o for o in outs if o.requires_grad]
+        if used:
+            loss = sum(((o * jitgrad.tensor(np.linspace(-1, 1, o.numel()).reshape(o.shape),
+                                            device=dev, dtype=o.dtype)).sum() for o in used),
+                       start=jitgrad.zeros((), device=dev, dtype=used[0].dtype))
+            loss.backward()
+            grads = [None if x.grad is None else x.grad.cpu().numpy() for x in xs]
+        results[dev] = (vals, grads)
+    (cv, cg), (gv, gg) = results["cpu"], results["cuda"]
+    for a, b in zip(cv, gv):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert_allclose(b.astype(np.float64), a.astype(np.float64), rtol=1e-9, atol=1e-11)
+    for a, b in zip(cg, gg):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert_allclose(b, a, rtol=1e-9, atol=1e-11)
