@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _dtype, _inplace
+from .. import _device, _dtype, _inplace
 from .._ops import backend
 from ..autograd import grad_mode
 from ..nn.modules.module import typename
@@ -243,11 +243,14 @@ class Optimizer:
                           chain.from_iterable(g["params"] for g in groups)))
 
         def cast(param: Tensor, value, key=None):
+            # as torch: state follows its parameter's device and dtype; the 'step' counters
+            # stay on the CPU
             if isinstance(value, Tensor):
                 data = value._data
                 if key != "step" and param.is_floating_point():
                     data = data.astype(param._data.dtype)
-                return Tensor._wrap(np.array(data, order="C", copy=True))
+                data = _device.move(data, _device.CPU if key == "step" else param.device)
+                return Tensor._wrap(data.copy())
             if isinstance(value, dict):
                 return {k: cast(param, v, k) for k, v in value.items()}
             if isinstance(value, (list, tuple)):
@@ -273,7 +276,9 @@ class Optimizer:
     # ------------------------------------------------------------------ helpers for steps
     @staticmethod
     def _zeros_like(p: Tensor, fill: float = 0.0) -> Tensor:
-        return Tensor._wrap(np.full(p._data.shape, fill, dtype=p._data.dtype))
+        """A state buffer for `p`: its shape, dtype and device, filled with `fill`."""
+        d = p._data
+        return Tensor._wrap(backend(d).full(d.shape, fill, d.dtype))
 
     @staticmethod
     def _step_counter() -> Tensor:
@@ -283,6 +288,10 @@ class Optimizer:
     def _count_step(step_t: Tensor) -> float:
         """step_t += 1 (in place); its new value as a Python float."""
         d = step_t._data
+        if d.__class__ is not np.ndarray:  # a counter a user moved to the device
+            d[...] = d.dtype.type(float(d.get()) + 1)
+            _inplace.bump(step_t)
+            return float(d.get())
         d[...] = d + 1
         _inplace.bump(step_t)
         return float(d)
@@ -308,9 +317,13 @@ class _Update:
             raise RuntimeError(f"{what} only updates floating-point parameters, got {p.dtype}")
         _inplace._writable(p)
         self.p = p
-        self._copy = None if d.flags.c_contiguous else np.ascontiguousarray(d)
+        if g._data.__class__ is not d.__class__:
+            raise RuntimeError(f"{what}: the gradient of a parameter on {p.device} is on "
+                               f"{g.device}")
+        self._copy = None if d.flags.c_contiguous else d.copy()
         self.param = (d if self._copy is None else self._copy).reshape(-1)
-        self.grad = np.ascontiguousarray(g._data).reshape(-1)
+        gd = g._data
+        self.grad = (gd if gd.flags.c_contiguous else gd.copy()).reshape(-1)
         self.backend = backend(d)
         self._state: list[Tensor] = []
 
@@ -322,6 +335,9 @@ class _Update:
             raise RuntimeError(f"optimizer state '{key}' must be a Tensor, got "
                                f"{type(t).__name__}")
         d = t._data
+        if d.__class__ is not p.__class__:
+            raise RuntimeError(f"optimizer state '{key}' is on {t.device} but its parameter "
+                               f"is on {self.p.device}")
         if d.shape != p.shape or d.dtype != p.dtype or not d.flags.c_contiguous \
                 or not d.flags.writeable:
             raise RuntimeError(
@@ -335,7 +351,7 @@ class _Update:
         """A stand-in for a state buffer the update does not use. Its own (empty)
         allocation: a slice of the parameter would share its address, and the vectorised
         loop's overlap check would then fall back to the scalar loop."""
-        return np.empty(0, dtype=self.param.dtype)
+        return self.backend.empty((0,), self.param.dtype)
 
     def done(self) -> None:
         if self._copy is not None:

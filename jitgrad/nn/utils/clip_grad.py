@@ -22,7 +22,37 @@ def _grads(parameters) -> list[Tensor]:
     return [p.grad for p in _tensors(parameters) if p.grad is not None]
 
 
+def _on_host(d) -> bool:
+    return d.__class__ is np.ndarray
+
+
+def _device_norm(d, p: float) -> float:
+    """_vector_norm of device storage `d`: reduced on the device in float64, one number
+    copied back."""
+    from ...autograd import grad_mode
+
+    if d.size == 0:
+        return 0.0
+    with grad_mode.no_grad():
+        a = Tensor._wrap(d).double().abs()
+        if p == math.inf:
+            r = a.max()
+        elif p == -math.inf:
+            r = a.min()
+        elif p == 0:
+            r = (a != 0).sum()
+        elif p == 1:
+            r = a.sum()
+        elif p == 2:
+            r = (a * a).sum().sqrt()
+        else:
+            r = (a ** p).sum() ** (1.0 / p)
+    return float(r.item())
+
+
 def _vector_norm(a: np.ndarray, p: float) -> float:
+    if not _on_host(a):
+        return _device_norm(a, p)
     a = np.abs(a.astype(np.float64, copy=False))
     if a.size == 0:
         return 0.0
@@ -54,7 +84,11 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
             f"The total norm of order {norm_type} for gradients from `parameters` is "
             "non-finite, so it cannot be clipped. To disable this error and scale the "
             "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
-    return Tensor._wrap(np.array(total, dtype=dt))
+    if _on_host(tensors[0]._data):
+        return Tensor._wrap(np.array(total, dtype=dt))
+    from ..._ops import backend
+
+    return Tensor._wrap(backend(tensors[0]._data).full((), total, dt))  # on the grads' device
 
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor,
@@ -64,12 +98,20 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor,
     if not grads:
         return
     norm = total_norm._data if isinstance(total_norm, Tensor) else np.asarray(total_norm)
+    if not _on_host(norm):
+        norm = norm.get()
     dt = norm.dtype if norm.dtype.kind == "f" else np.dtype(np.float32)
     coef = dt.type(max_norm) / (norm.astype(dt) + dt.type(1e-6))
     coef = min(coef, dt.type(1.0)) if not np.isnan(coef) else coef
     for g in grads:
         _inplace._writable(g)
-        g._data *= g._data.dtype.type(coef)
+        d = g._data
+        if _on_host(d):
+            d *= d.dtype.type(coef)
+        else:
+            from ..._ops import backend
+
+            d[...] = backend(d).binary("mul", d, np.asarray(coef, dtype=d.dtype), d.shape)
         _inplace.bump(g)
 
 
@@ -89,5 +131,12 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     clip_value = float(clip_value)
     for g in _grads(parameters):
         _inplace._writable(g)
-        np.clip(g._data, -clip_value, clip_value, out=g._data)
+        d = g._data
+        if _on_host(d):
+            np.clip(d, -clip_value, clip_value, out=d)
+        else:
+            from ...autograd import grad_mode
+
+            with grad_mode.no_grad():
+                d[...] = Tensor._wrap(d).clamp(-clip_value, clip_value)._data
         _inplace.bump(g)
