@@ -55,6 +55,16 @@ def _dim_int(name: str, dim) -> None:
         raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}")
 
 
+def _contig(d):
+    """`d` itself when C-contiguous, else a contiguous copy (numpy or CUDA storage)."""
+    return d if d.flags.c_contiguous else d.copy()
+
+
+def _flat3(d):
+    """`d` as a contiguous (1, size, 1) block."""
+    return _contig(d).reshape(1, d.size, 1)
+
+
 def _block(d: np.ndarray, dim: int) -> np.ndarray:
     """`d` as a contiguous (outer, r, inner) block around `dim` (a 0-d array: (1, 1, 1))."""
     return O.backend(d).as_3d(d, (dim,) if d.ndim else ())[0]
@@ -85,7 +95,7 @@ def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         d = d.astype(np.int64)  # torch multiplies integers and bools in int64
     K = O.backend(d)
     if dim is None:
-        out = _wrap(K.prod(d.reshape(1, d.size, 1), d.dtype).reshape(()))
+        out = _wrap(K.prod(_flat3(d), d.dtype).reshape(()))
         return record(D.PROD, out, (x,), (x,))
     _dim_int("prod", dim)
     dm = _wrap_dim(int(dim), d.ndim)
@@ -100,7 +110,7 @@ def prod_backward(g: Tensor, x: Tensor, dim) -> Tensor:
     elements when None): exact where x has zeros."""
     xd = x._data
     gd = g._data
-    x3 = xd.reshape(1, xd.size, 1) if dim is None else _block(xd, dim)
+    x3 = _flat3(xd) if dim is None else _block(xd, dim)
     out = _wrap(O.backend(xd).prod_backward(gd, x3).reshape(xd.shape))
     return record(D.PROD_BACKWARD, out, (g, x), (g, x, dim))
 
@@ -132,7 +142,7 @@ def prod_backward_vjp_x(gg: Tensor, g: Tensor, x: Tensor, dim) -> Tensor:
 
 def prod_backward_vjp_g(gg: Tensor, g: Tensor, x: Tensor, dim) -> Tensor:
     """The gradient of <gg, prod_backward(g, x, dim)> with respect to g."""
-    ones = _wrap(np.ones(g._data.shape, dtype=x._data.dtype))
+    ones = _wrap(O.backend(x._data).full(g._data.shape, 1, x._data.dtype))
     others = prod_backward(ones, x, dim)
     dims = None if dim is None else (dim,)
     s = O.sum(O.mul(gg, others), dims)
@@ -201,8 +211,9 @@ def var_vjp(g: Tensor, x: Tensor, dims: tuple, correction: float, full: bool) ->
         # torch: 2 / dof is infinite; the gradient is nan where x equals its mean, else inf
         xd = x._data
         dev = O.eq(x, O.mean(x))
-        inf = _wrap(np.full(xd.shape, np.inf, dtype=xd.dtype))
-        nan = _wrap(np.full(xd.shape, np.nan, dtype=xd.dtype))
+        K = O.backend(xd)
+        inf = _wrap(K.full(xd.shape, np.inf, xd.dtype))
+        nan = _wrap(K.full(xd.shape, np.nan, xd.dtype))
         return O.mul(g, O.where(dev, nan, inf))
     scale = 2.0 / dof if dof != 0 else math.inf
     return var_backward(g, x, dims, scale)
@@ -210,7 +221,7 @@ def var_vjp(g: Tensor, x: Tensor, dims: tuple, correction: float, full: bool) ->
 
 def std_vjp(g: Tensor, x: Tensor, ans: Tensor, dims: tuple, correction: float,
             full: bool) -> Tensor:
-    gv = O.where(O.eq(ans, 0), 0.0, O.div(g, O.mul(ans, 2.0)))
+    gv = O.where(O.ne(ans, 0), O.div(g, O.mul(ans, 2.0)), 0.0)
     return var_vjp(gv, x, dims, correction, full)
 
 
@@ -273,18 +284,18 @@ def norm_vjp(g: Tensor, x: Tensor, ans: Tensor, p: float, dims: tuple):
     if p == 1:
         return O.mul(O.sign(x), g)
     if p == 2:
-        return O.mul(x, O.where(O.eq(n, 0), 0.0, O.div(g, n)))
+        return O.mul(x, O.where(O.ne(n, 0), O.div(g, n), 0.0))
     if math.isinf(p):
         ax = O.abs(x)
         mask = O.logical_or(O.eq(ax, n), O.ne(ax, ax))
         count = O.sum(mask, dims, keepdim=True)
         return O.mul(O.sign(x), O.mul(O.div(g, count), mask))
     if p < 1:
-        scaled = O.mul(O.sign(x), O.where(O.eq(x, 0), 0.0, O.pow(O.abs(x), p - 1)))
+        scaled = O.mul(O.sign(x), O.where(O.ne(x, 0), O.pow(O.abs(x), p - 1), 0.0))
         return O.mul(O.mul(scaled, g), O.pow(n, 1 - p))
     scaled = (O.mul(O.sign(x), O.pow(O.abs(x), p - 1)) if p < 2
               else O.mul(x, O.pow(O.abs(x), p - 2)))
-    return O.mul(scaled, O.where(O.eq(n, 0), 0.0, O.div(g, O.pow(n, p - 1))))
+    return O.mul(scaled, O.where(O.ne(n, 0), O.div(g, O.pow(n, p - 1)), 0.0))
 
 
 # --------------------------------------------------------------------------- logsumexp
@@ -383,7 +394,7 @@ def _arg_extreme(x: Tensor, dim, keepdim: bool, want_max: bool) -> Tensor:
         if d.size == 0:
             raise IndexError(
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
-        _, idx = K.extreme(np.ascontiguousarray(d).reshape(1, d.size, 1), want_max)
+        _, idx = K.extreme(_flat3(d), want_max)
         return _wrap(idx.reshape((1,) * d.ndim if keepdim else ()))
     _dim_int(name, dim)
     dm = _wrap_dim(int(dim), d.ndim)

@@ -662,7 +662,7 @@ ZERO = defvjp("ZeroBackward0", lambda g: O.mul(g, 0))
 def _put_self(g, parts):
     from . import _inplace
 
-    return O.mul(g, _inplace.mask_of(g._data.shape, parts, g._data.dtype))
+    return O.mul(g, _inplace.mask_of(g._data.shape, parts, g._data.dtype, like=g))
 
 
 COPY_SLICES = defvjp("CopySlices", _put_self, lambda g, parts: V.getitem(g, parts))

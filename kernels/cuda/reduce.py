@@ -130,3 +130,432 @@ def extreme(a3: CudaArray, want_max: bool):
         g, _ = config(vals.size * block_size())
         k[g, block_size()](a3.flat(), vals.flat(), idx.flat(), r, inner)
     return vals, idx
+
+
+# ==== The rest of the reductions family: products, moments, norms, any/all, amax and the
+# ==== fused backward kernels of the value-selecting reductions. Same (outer, r, inner)
+# ==== blocks; one block of threads per output lane (o, j); float accumulators float64.
+
+import math  # noqa: E402
+
+from .. import reduce as _cpu_reduce  # noqa: E402
+from .array import from_host  # noqa: E402
+
+__all__ += ["prod", "prod_backward", "moments", "var_backward", "vector_norm", "any_all",
+            "amax", "extreme_backward"]
+
+_F64 = numba.float64
+
+
+def _get(key, make):
+    k = _kernels.get(key)
+    if k is None:
+        k = _kernels[key] = make()
+    return k
+
+
+def _launch(k, lanes: int, *args) -> None:
+    B = block_size()
+    g, _ = config(lanes * B)
+    k[g, B](*args)
+
+
+def _host(fn, *args):
+    """Run the CPU kernel on host copies (degenerate shapes only: empty reductions)."""
+    from . import _to_device, _to_host
+
+    return _to_device(fn(*_to_host(args, [])))
+
+
+def lanes_of(g, dtype, n: int):
+    """A reduced-shape operand (CudaArray or host number/array) as a contiguous 1-D device
+    array of `dtype` and n elements."""
+    if not isinstance(g, CudaArray):
+        g = from_host(np.broadcast_to(np.asarray(g, dtype=dtype), (n,)).copy())
+    if g.dtype != dtype:
+        g = g.astype(dtype)
+    elif not g.flags.c_contiguous:
+        g = g.copy()
+    if g.size != n:
+        g = g.reshape(-1).broadcast_to((n,)).copy()
+    return g.reshape(n).flat() if g.ndim != 1 else g.flat()
+
+
+@cuda.jit(device=True)
+def tree_sum(sh, t, B):
+    """Sum of sh[0:B] into sh[0] (B a power of two); every thread may read sh[0] after."""
+    s = B // 2
+    while s > 0:
+        if t < s:
+            sh[t] += sh[t + s]
+        cuda.syncthreads()
+        s //= 2
+
+
+@cuda.jit(device=True)
+def tree_max_nan(sh, t, B, want_max):
+    """Max (min) of sh[0:B] into sh[0]; nan propagates."""
+    s = B // 2
+    while s > 0:
+        if t < s:
+            b = sh[t]
+            v = sh[t + s]
+            if b == b and (v != v or (v > b if want_max else v < b)):
+                sh[t] = v
+        cuda.syncthreads()
+        s //= 2
+
+
+def _prod_kernel(acc_type):
+    B = block_size()
+
+    @cuda.jit
+    def k(a, out, r, inner):
+        """out[o, j] = prod over k of a[o, k, j]"""
+        sh = cuda.shared.array(B, acc_type)
+        t = cuda.threadIdx.x
+        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
+            base = (o // inner) * r * inner + o % inner
+            acc = acc_type(1)
+            for q in range(t, r, B):
+                acc *= a[base + q * inner]
+            sh[t] = acc
+            cuda.syncthreads()
+            s = B // 2
+            while s > 0:
+                if t < s:
+                    sh[t] *= sh[t + s]
+                cuda.syncthreads()
+                s //= 2
+            if t == 0:
+                out[o] = sh[0]
+            cuda.syncthreads()
+    return k
+
+
+def prod(a3: CudaArray, out_dtype) -> CudaArray:
+    """Product of a contiguous (outer, r, inner) array over axis 1, in `out_dtype`."""
+    outer, r, inner = a3.shape
+    out = empty((outer, inner), out_dtype)
+    if out.size:
+        acc = numba.float64 if a3.dtype.kind == "f" else numba.int64
+        k = _get(("prod", acc), lambda: _prod_kernel(acc))
+        _launch(k, out.size, a3.flat(), out.flat(), r, inner)
+    return out
+
+
+def _prod_backward_kernel():
+    @cuda.jit
+    def k(g, x, out, r, inner, lanes):
+        """out[o, k, j] = g[o, j] * prod_{i != k} x[o, i, j]: one thread per lane, prefix
+        products forwards then suffix products backwards (no division)."""
+        for o in range(cuda.grid(1), lanes, cuda.gridsize(1)):
+            base = (o // inner) * r * inner + o % inner
+            run = _F64(1)
+            for q in range(r):
+                i = base + q * inner
+                out[i] = run
+                run *= x[i]
+            run = _F64(g[o])
+            for q in range(r - 1, -1, -1):
+                i = base + q * inner
+                out[i] = out[i] * run
+                run *= x[i]
+    return k
+
+
+def prod_backward(g, x3: CudaArray) -> CudaArray:
+    """g times the product of all other elements along axis 1 of a float block."""
+    outer, r, inner = x3.shape
+    out = empty(x3.shape, x3.dtype)
+    if out.size:
+        n = outer * inner
+        k = _get(("prod_backward",), _prod_backward_kernel)
+        gr, bl = config(n)
+        k[gr, bl](lanes_of(g, x3.dtype, n), x3.flat(), out.flat(), r, inner, n)
+    return out
+
+
+def _moments_kernel():
+    B = block_size()
+
+    @cuda.jit
+    def k(a, out, r, inner, dof, take_sqrt):
+        """out[o, j] = sum_k (a[o, k, j] - mean)^2 / dof (two passes), or its square root"""
+        sh = cuda.shared.array(B, numba.float64)
+        t = cuda.threadIdx.x
+        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
+            base = (o // inner) * r * inner + o % inner
+            acc = _F64(0)
+            for q in range(t, r, B):
+                acc += a[base + q * inner]
+            sh[t] = acc
+            cuda.syncthreads()
+            tree_sum(sh, t, B)
+            mean = sh[0] / r
+            cuda.syncthreads()
+            acc = _F64(0)
+            for q in range(t, r, B):
+                d = a[base + q * inner] - mean
+                acc += d * d
+            sh[t] = acc
+            cuda.syncthreads()
+            tree_sum(sh, t, B)
+            if t == 0:
+                v = sh[0] / dof
+                out[o] = math.sqrt(v) if take_sqrt else v
+            cuda.syncthreads()
+    return k
+
+
+def moments(a3: CudaArray, correction: float, take_sqrt: bool) -> CudaArray:
+    """var (std with `take_sqrt`) of a float (outer, r, inner) block over axis 1, divided by
+    max(0, r - correction)."""
+    outer, r, inner = a3.shape
+    if r == 0:
+        return _host(_cpu_reduce.moments, a3, correction, take_sqrt)
+    out = empty((outer, inner), a3.dtype)
+    if out.size:
+        k = _get(("moments",), _moments_kernel)
+        _launch(k, out.size, a3.flat(), out.flat(), r, inner,
+                np.float64(max(0.0, r - correction)), bool(take_sqrt))
+    return out
+
+
+def _var_backward_kernel():
+    B = block_size()
+
+    @cuda.jit
+    def k(g, x, out, r, inner, scale, lanes):
+        """out[o, k, j] = scale * g[o, j] * (x[o, k, j] - mean_k x[o, k, j])"""
+        sh = cuda.shared.array(B, numba.float64)
+        t = cuda.threadIdx.x
+        for o in range(cuda.blockIdx.x, lanes, cuda.gridDim.x):
+            base = (o // inner) * r * inner + o % inner
+            acc = _F64(0)
+            for q in range(t, r, B):
+                acc += x[base + q * inner]
+            sh[t] = acc
+            cuda.syncthreads()
+            tree_sum(sh, t, B)
+            mean = sh[0] / r
+            c = scale * g[o]
+            for q in range(t, r, B):
+                i = base + q * inner
+                out[i] = c * (x[i] - mean)
+            cuda.syncthreads()
+    return k
+
+
+def var_backward(g, x3: CudaArray, scale: float) -> CudaArray:
+    """scale * g * (x - mean(x)) over axis 1 of a float (outer, r, inner) block."""
+    outer, r, inner = x3.shape
+    out = empty(x3.shape, x3.dtype)
+    if out.size:
+        n = outer * inner
+        k = _get(("var_backward",), _var_backward_kernel)
+        _launch(k, n, lanes_of(g, x3.dtype, n), x3.flat(), out.flat(), r, inner,
+                np.float64(scale), n)
+    return out
+
+
+NORM_ZERO, NORM_ONE, NORM_TWO, NORM_INF, NORM_NEG_INF, NORM_P = range(6)
+
+
+@cuda.jit(device=True)
+def _extreme_abs(v, b, kind):
+    """The running max (NORM_INF) or min of |a|; nan sticks."""
+    if b != b:
+        return b
+    if v != v or (v > b if kind == NORM_INF else v < b):
+        return v
+    return b
+
+
+def _norm_kernel():
+    B = block_size()
+
+    @cuda.jit
+    def k(a, out, r, inner, kind, p):
+        """out[o, j] = ||a[o, :, j]||_p"""
+        sh = cuda.shared.array(B, numba.float64)
+        t = cuda.threadIdx.x
+        extreme = kind == NORM_INF or kind == NORM_NEG_INF
+        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
+            base = (o // inner) * r * inner + o % inner
+            if extreme:
+                acc = abs(_F64(a[base]))
+                for q in range(t, r, B):
+                    acc = _extreme_abs(abs(_F64(a[base + q * inner])), acc, kind)
+            else:
+                acc = _F64(0)
+                for q in range(t, r, B):
+                    v = abs(_F64(a[base + q * inner]))
+                    if kind == NORM_ZERO:
+                        acc += 1.0 if v != 0 else 0.0
+                    elif kind == NORM_ONE:
+                        acc += v
+                    elif kind == NORM_TWO:
+                        acc += v * v
+                    else:
+                        acc += v ** p
+            sh[t] = acc
+            cuda.syncthreads()
+            s = B // 2
+            while s > 0:
+                if t < s:
+                    if extreme:
+                        sh[t] = _extreme_abs(sh[t + s], sh[t], kind)
+                    else:
+                        sh[t] += sh[t + s]
+                cuda.syncthreads()
+                s //= 2
+            if t == 0:
+                v = sh[0]
+                if kind == NORM_TWO:
+                    v = math.sqrt(v)
+                elif kind == NORM_P:
+                    v = v ** (1.0 / p)
+                out[o] = v
+            cuda.syncthreads()
+    return k
+
+
+_NORM_KINDS = {0.0: NORM_ZERO, 1.0: NORM_ONE, 2.0: NORM_TWO, math.inf: NORM_INF,
+               -math.inf: NORM_NEG_INF}
+
+
+def vector_norm(a3: CudaArray, p: float) -> CudaArray:
+    """The vector p-norm of a float (outer, r, inner) block over axis 1."""
+    outer, r, inner = a3.shape
+    if r == 0:
+        return _host(_cpu_reduce.vector_norm, a3, p)
+    out = empty((outer, inner), a3.dtype)
+    if out.size:
+        k = _get(("norm",), _norm_kernel)
+        _launch(k, out.size, a3.flat(), out.flat(), r, inner,
+                _NORM_KINDS.get(p, NORM_P), np.float64(p))
+    return out
+
+
+def _any_all_kernel():
+    B = block_size()
+
+    @cuda.jit
+    def k(a, out, r, inner, want_all):
+        """out[o, j] = all (or any) of a[o, k, j] != 0 over k"""
+        sh = cuda.shared.array(B, numba.int32)
+        t = cuda.threadIdx.x
+        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
+            base = (o // inner) * r * inner + o % inner
+            acc = 1 if want_all else 0
+            for q in range(t, r, B):
+                nz = a[base + q * inner] != 0
+                if nz != want_all:
+                    acc = 0 if want_all else 1
+                    break
+            sh[t] = acc
+            cuda.syncthreads()
+            s = B // 2
+            while s > 0:
+                if t < s:
+                    if want_all:
+                        sh[t] = sh[t] & sh[t + s]
+                    else:
+                        sh[t] = sh[t] | sh[t + s]
+                cuda.syncthreads()
+                s //= 2
+            if t == 0:
+                out[o] = sh[0] != 0
+            cuda.syncthreads()
+    return k
+
+
+def any_all(a3: CudaArray, want_all: bool, out_dtype) -> CudaArray:
+    """all (or any) of the non-zero tests of an (outer, r, inner) block over axis 1."""
+    outer, r, inner = a3.shape
+    out = empty((outer, inner), np.bool_)
+    if out.size:
+        k = _get(("any_all",), _any_all_kernel)
+        _launch(k, out.size, a3.flat(), out.flat(), r, inner, bool(want_all))
+    return out if out.dtype == np.dtype(out_dtype) else out.astype(out_dtype)
+
+
+def _amax_kernel(dtype):
+    B = block_size()
+    T = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def k(a, out, r, inner, want_max):
+        """out[o, j] = max (or min) over k of a[o, k, j]; nan propagates (r >= 1)"""
+        sh = cuda.shared.array(B, T)
+        t = cuda.threadIdx.x
+        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
+            base = (o // inner) * r * inner + o % inner
+            m = a[base]
+            for q in range(t, r, B):
+                v = a[base + q * inner]
+                if m == m and (v != v or (v > m if want_max else v < m)):
+                    m = v
+            sh[t] = m
+            cuda.syncthreads()
+            tree_max_nan(sh, t, B, want_max)
+            if t == 0:
+                out[o] = sh[0]
+            cuda.syncthreads()
+    return k
+
+
+def amax(a3: CudaArray, want_max: bool) -> CudaArray:
+    """Max (or min) of an (outer, r, inner) block over axis 1, r >= 1; nan propagates."""
+    outer, r, inner = a3.shape
+    out = empty((outer, inner), a3.dtype)
+    if out.size:
+        src = a3
+        if a3.dtype == np.bool_:  # compare bools as uint8
+            src = a3.astype(np.uint8)
+        k = _get(("amax", src.dtype), lambda: _amax_kernel(src.dtype))
+        o = out if src.dtype == out.dtype else empty((outer, inner), src.dtype)
+        _launch(k, out.size, src.flat(), o.flat(), r, inner, bool(want_max))
+        if o is not out:
+            out = o.astype(np.bool_)
+    return out
+
+
+def _extreme_backward_kernel():
+    B = block_size()
+
+    @cuda.jit
+    def k(g, x, v, out, r, inner, lanes):
+        """out[o, k, j] = g[o, j] / #{k: x == v[o, j]} where x[o, k, j] == v[o, j], else 0"""
+        sh = cuda.shared.array(B, numba.float64)
+        t = cuda.threadIdx.x
+        for o in range(cuda.blockIdx.x, lanes, cuda.gridDim.x):
+            base = (o // inner) * r * inner + o % inner
+            m = v[o]
+            acc = _F64(0)
+            for q in range(t, r, B):
+                if x[base + q * inner] == m:
+                    acc += 1.0
+            sh[t] = acc
+            cuda.syncthreads()
+            tree_sum(sh, t, B)
+            share = g[o] / sh[0]
+            for q in range(t, r, B):
+                i = base + q * inner
+                out[i] = share if x[i] == m else 0.0 * share
+            cuda.syncthreads()
+    return k
+
+
+def extreme_backward(g, x3: CudaArray, v) -> CudaArray:
+    """g shared evenly among the positions where a float block equals its extreme v along
+    axis 1 (g and v have the reduced shape)."""
+    outer, r, inner = x3.shape
+    out = empty(x3.shape, x3.dtype)
+    if out.size:
+        n = outer * inner
+        k = _get(("extreme_backward",), _extreme_backward_kernel)
+        _launch(k, n, lanes_of(g, x3.dtype, n), x3.flat(), lanes_of(v, x3.dtype, n),
+                out.flat(), r, inner, n)
+    return out
