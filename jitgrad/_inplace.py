@@ -151,7 +151,7 @@ class CopySlices(Node):
         g = grads[0]
         out = [None, None]
         if self.next_functions[0][0] is not None:
-            mask = _creation.ones(self.shape, dtype=g.dtype)
+            mask = _creation.ones(self.shape, dtype=g.dtype, device=g.device)
             with grad_mode.no_grad():
                 self.view_fn(mask)._data[...] = 0
             out[0] = _ops.mul(g, mask)
@@ -183,7 +183,9 @@ def overwrite(t: Tensor, src) -> Tensor:
             f"The size of tensor a ({t._data.shape[-1] if t._data.ndim else 1}) must match the "
             f"size of tensor b ({d.shape[-1] if d.ndim else 1}) at non-singleton dimension "
             f"{max(t._data.ndim - 1, 0)}")
-    out = np.empty(t._data.shape, dtype=t._data.dtype)
+    out = _ops.backend(t._data).empty(t._data.shape, t._data.dtype)
+    if isinstance(out, np.ndarray) and not isinstance(d, np.ndarray):
+        d = d.get()  # copy_ from another device: the values come over
     out[...] = d
     return record(D.COPY, _wrap(out), (t, src))
 
@@ -194,14 +196,18 @@ def filled(t: Tensor, value) -> Tensor:
         if value._data.ndim:
             raise RuntimeError("fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value._data.ndim} dimensions.")
-        return record(D.FILL_TENSOR, _wrap(np.full(t._data.shape, value._data,
-                                                   dtype=t._data.dtype)), (t, value))
-    return record(D.FILL, _wrap(np.full(t._data.shape, value, dtype=t._data.dtype)), (t,))
+        v = value._data
+        out = _ops.backend(t._data).empty(t._data.shape, t._data.dtype)
+        out[...] = v if v.__class__ is out.__class__ else v.item()
+        return record(D.FILL_TENSOR, _wrap(out), (t, value))
+    return record(D.FILL, _wrap(_ops.backend(t._data).full(t._data.shape, value,
+                                                            t._data.dtype)), (t,))
 
 
 def zeroed(t: Tensor) -> Tensor:
     """The out-of-place form of t.zero_()."""
-    return record(D.ZERO, _wrap(np.zeros(t._data.shape, dtype=t._data.dtype)), (t,))
+    return record(D.ZERO, _wrap(_ops.backend(t._data).zeros(t._data.shape, t._data.dtype)),
+                  (t,))
 
 
 def index_put(x: Tensor, parts: tuple, value) -> Tensor:
@@ -234,9 +240,12 @@ def setitem(x: Tensor, key, value) -> None:
     bump(x)
 
 
-def mask_of(shape: tuple, parts: tuple, dtype) -> Tensor:
-    """Ones of `shape` with zeros at x[parts]."""
-    m = np.ones(shape, dtype=dtype)
+def mask_of(shape: tuple, parts: tuple, dtype, like: Tensor | None = None) -> Tensor:
+    """Ones of `shape` with zeros at x[parts], on the device of `like` (the host if None)."""
+    if like is None:
+        m = np.ones(shape, dtype=dtype)
+    else:
+        m = _ops.backend(like._data).full(shape, 1, dtype)
     m[parts] = 0
     return _wrap(m)
 

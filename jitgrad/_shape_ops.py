@@ -136,8 +136,29 @@ def _keep(idx: np.ndarray, index: Tensor | None):
 def _arr(idx, flat: bool = False) -> np.ndarray:
     """A saved index as the C-contiguous int64 array the kernels take."""
     if isinstance(idx, Tensor):
-        idx = np.require(idx._data, np.int64, "C")
+        idx = _i64(idx._data)
     return idx.reshape(-1) if flat else idx
+
+
+def _i64(idx):
+    """Index data as a C-contiguous int64 array on its own device (itself if it is one)."""
+    if idx.dtype == np.int64 and idx.flags.c_contiguous:
+        return idx
+    if isinstance(idx, np.ndarray):
+        return np.ascontiguousarray(idx, dtype=np.int64)
+    return idx.astype(np.int64)
+
+
+def _on_device_of(h: np.ndarray, like):
+    """Host array `h` moved to the device of `like` (itself when `like` is on the host)."""
+    if isinstance(like, np.ndarray):
+        return h
+    return _backend(like).from_host(h)
+
+
+def _check_index_device(x: Tensor, index) -> None:
+    if isinstance(index, Tensor):
+        _ops.check_same_device(x, index)
 
 
 def _nonempty(shape: tuple) -> tuple:
@@ -157,6 +178,7 @@ def cat(tensors, dim: int = 0, *, out=None):
         if t._data.ndim == 0:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
                                "concatenated")
+    _ops.check_same_device(*tensors)
     # 1-d tensors of size 0 are skipped, as in torch (a legacy rule for empty tensors).
     kept = [i for i, t in enumerate(tensors) if t._data.shape != (0,)]
     dt = _common_dtype(tensors)
@@ -202,6 +224,7 @@ def stack(tensors, dim: int = 0, *, out=None):
     tensors = _tensor_list(tensors, "stack")
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
+    _ops.check_same_device(*tensors)
     ref = tensors[0]._data.shape
     d = _wrap_dim(_int(dim, "dim"), len(ref) + 1)
     for i, t in enumerate(tensors):
@@ -545,7 +568,7 @@ def _first_bad(idx: np.ndarray, lo: int, hi: int):
     mn, mx = _backend(idx).index_range(idx)
     if lo <= mn and mx < hi:
         return None
-    flat = idx.reshape(-1)
+    flat = V._host(idx).reshape(-1)
     return int(flat[np.flatnonzero((flat < lo) | (flat >= hi))[0]])
 
 
@@ -559,6 +582,7 @@ def _check_bounds(idx: np.ndarray, n: int, dim: int) -> None:
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False):  # noqa: A002
     x = input
     idx = _index_arg(index, "gather")
+    _check_index_device(x, index)
     if idx.dtype not in (np.int64, np.int32):
         raise RuntimeError("gather(): Expected dtype int32/int64 for index")
     xs = _nonempty(x._data.shape)
@@ -574,7 +598,7 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
                     f"Size does not match at dimension {k} expected index {list(idx.shape)} "
                     f"to be no larger than self {list(x._data.shape)} apart from dimension {d}")
         _check_bounds(idx, xs[d], d)
-    return _gather(x, d, np.require(idx, np.int64, "C"), index)
+    return _gather(x, d, _i64(idx), index)
 
 
 def _gather(x: Tensor, d: int, idx: np.ndarray, keep: Tensor | None = None) -> Tensor:
@@ -636,16 +660,18 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None, *,  # 
     if src is None:
         src = value
     idx = _index_arg(index, "scatter")
+    _check_index_device(x, index)
     d = _wrap_dim(_int(dim, "dim"), x._data.ndim)
     if isinstance(src, Tensor):
         _scatter_check(x, d, idx, src, "scatter")
-        return _scatter_src(x, d, np.require(idx, np.int64, "C"), src, index)
+        _ops.check_same_device(x, src)
+        return _scatter_src(x, d, _i64(idx), src, index)
     s = _ops._scalar(src)
     if s is None:
         raise TypeError(f"scatter(): argument 'value' must be a Number or Tensor, not "
                         f"{type(src).__name__}")
     _scatter_check(x, d, idx, None, "scatter")
-    return _scatter_value(x, d, np.require(idx, np.int64, "C"), s, index)
+    return _scatter_value(x, d, _i64(idx), s, index)
 
 
 def _scatter_src(x: Tensor, d: int, idx: np.ndarray, src: Tensor,
@@ -672,9 +698,10 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor):  # noqa: A
     if not isinstance(src, Tensor):
         raise TypeError(f"scatter_add(): argument 'src' (position 4) must be Tensor, not "
                         f"{type(src).__name__}")
+    _ops.check_same_device(x, index, src)
     d = _wrap_dim(_int(dim, "dim"), x._data.ndim)
     _scatter_check(x, d, idx, src, "scatter")
-    return _scatter_add(x, d, np.require(idx, np.int64, "C"), src, index)
+    return _scatter_add(x, d, _i64(idx), src, index)
 
 
 def _scatter_add(x: Tensor, d: int, idx: np.ndarray, src: Tensor,
@@ -712,6 +739,7 @@ def scatter_src_backward(g: Tensor, d: int, idx: np.ndarray, src_shape: tuple) -
 def index_select(input: Tensor, dim: int, index: Tensor):  # noqa: A002 - torch's name
     x = input
     idx = _index_arg(index, "index_select")
+    _check_index_device(x, index)
     nd = x._data.ndim
     d = _wrap_dim(_int(dim, "dim"), nd)
     if idx.ndim > 1:
@@ -729,7 +757,7 @@ def index_select(input: Tensor, dim: int, index: Tensor):  # noqa: A002 - torch'
         if nd > 1 and d == 1:  # torch's dim-1 fast path words it differently
             raise RuntimeError(f"INDICES element is out of DATA bounds, id={v} axis_dim={n}")
         raise IndexError("index out of range in self")
-    return _index_select(x, d, np.require(idx, np.int64, "C").reshape(-1), index)
+    return _index_select(x, d, _i64(idx).reshape(-1), index)
 
 
 def _index_select(x: Tensor, d: int, idx: np.ndarray, keep: Tensor | None = None) -> Tensor:
@@ -749,6 +777,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *,  # noqa
     if not isinstance(source, Tensor):
         raise TypeError(f"index_add(): argument 'source' (position 4) must be Tensor, not "
                         f"{type(source).__name__}")
+    _ops.check_same_device(x, index, source)
     nd = x._data.ndim
     d = _wrap_dim(_int(dim, "dim"), nd)
     src = source._data
@@ -781,7 +810,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *,  # noqa
     if s is None:
         raise TypeError(f"index_add(): argument 'alpha' must be Number, not "
                         f"{type(alpha).__name__}")
-    return _index_add(x, d, np.require(idx, np.int64, "C").reshape(-1), source, s, index)
+    return _index_add(x, d, _i64(idx).reshape(-1), source, s, index)
 
 
 def _index_add(x: Tensor, d: int, idx: np.ndarray, source: Tensor, alpha,
@@ -807,6 +836,7 @@ def index_add_source_backward(g: Tensor, d: int, idx: np.ndarray, alpha,
 def index_fill(input: Tensor, dim: int, index: Tensor, value):  # noqa: A002
     x = input
     idx = _index_arg(index, "index_fill")
+    _check_index_device(x, index)
     nd = x._data.ndim
     d = _wrap_dim(_int(dim, "dim"), nd)
     if idx.dtype != np.int64:
@@ -828,7 +858,10 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value):  # noqa: A002
     b = _first_bad(idx, -n, n)
     if b is not None:
         raise IndexError(f"index {b} is out of bounds for dimension {d} with size {n}")
-    idx = np.where(idx < 0, idx + n, idx)
+    if idx.size and _backend(idx).index_range(idx)[0] < 0:
+        h = V._host(idx)
+        idx = _on_device_of(np.where(h < 0, h + n, h), idx)
+    idx = _i64(idx)
     if isinstance(value, Tensor):
         return _index_fill(x, d, idx, v, value)
     return _index_fill(x, d, idx, v)
@@ -845,12 +878,15 @@ def _index_fill(x: Tensor, d: int, idx: np.ndarray, v, value: Tensor | None = No
 
 def index_fill_value_backward(g: Tensor, d: int, idx: np.ndarray) -> Tensor:
     """The gradient of index_fill's value: the sum of g over the filled slices (each once)."""
-    return _ops.sum(_index_select(g, d, np.unique(idx)) if g._data.ndim else g)
+    if not g._data.ndim:
+        return _ops.sum(g)
+    return _ops.sum(_index_select(g, d, _on_device_of(np.unique(V._host(idx)), idx)))
 
 
 def take(input: Tensor, index: Tensor):  # noqa: A002 - torch's name
     x = input
     idx = _index_arg(index, "take", 2)
+    _check_index_device(x, index)
     if idx.dtype != np.int64:
         raise RuntimeError(f"take(): Expected a long tensor for index, but got "
                            f"{_ops.torch_name(idx.dtype)}")
@@ -862,7 +898,7 @@ def take(input: Tensor, index: Tensor):  # noqa: A002 - torch's name
         if v is not None:
             raise IndexError(f"out of range: tried to access index {v} on a tensor of {n} "
                              "elements.")
-    return _take(x, np.require(idx, requirements="C"), index)
+    return _take(x, V._contiguous(idx), index)
 
 
 def _take(x: Tensor, idx: np.ndarray, keep: Tensor | None = None) -> Tensor:
@@ -882,6 +918,8 @@ def masked_fill(input: Tensor, mask: Tensor, value):  # noqa: A002 - torch's nam
         raise TypeError(f"masked_fill(): argument 'mask' (position 1) must be Tensor, not "
                         f"{type(mask).__name__}")
     md = mask._data
+    if md.ndim:
+        _ops.check_same_device(x, mask)
     if md.dtype != np.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
                            f"{_ops._CPP_NAMES[md.dtype.name]}")
@@ -916,9 +954,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1):
         if num_classes <= 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
         return _wrap(_backend(d).zeros(d.shape + (num_classes,), np.int64))
-    if int(d.min()) < 0:
+    lo, hi = _backend(d).index_range(d)
+    if lo < 0:
         raise RuntimeError("Class values must be non-negative.")
-    hi = int(d.max())
     if num_classes == -1:
         num_classes = hi + 1
     elif num_classes <= hi:

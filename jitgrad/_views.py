@@ -235,18 +235,40 @@ def slice_dim(x: Tensor, dim: int, start, stop, step):
 
 
 def select_backward(g: Tensor, shape: tuple, dim: int, index: int):
-    out = np.zeros(shape, dtype=g._data.dtype)
+    out = _ops.backend(g._data).zeros(shape, g._data.dtype)
     out[(slice(None),) * dim + (index,)] = g._data
     return record(D.SELECT_BACKWARD, _wrap(out), (g,), (dim, index))
 
 
 def slice_backward(g: Tensor, shape: tuple, key: tuple):
-    out = np.zeros(shape, dtype=g._data.dtype)
+    out = _ops.backend(g._data).zeros(shape, g._data.dtype)
     out[key] = g._data
     return record(D.SLICE_BACKWARD, _wrap(out), (g,), (key,))
 
 
 # --------------------------------------------------------------------------- advanced indexing
+
+def _host(a):
+    """A host (numpy) copy of index data on any device (itself when already on the host).
+    Index arrays are validated, and their offsets computed, on the host; the data they
+    index stays on its device."""
+    return a if isinstance(a, np.ndarray) else a.get()
+
+
+def _contiguous(a):
+    """`a`, or a C-contiguous copy of it on its device."""
+    return a if a.flags.c_contiguous else a.copy()
+
+
+def check_index_device(x: Tensor, key) -> None:
+    """torch's error for an index tensor on a device other than the CPU and x's device."""
+    parts = key if isinstance(key, tuple) else (key,)
+    cls = x._data.__class__
+    for p in parts:
+        if isinstance(p, Tensor) and p._data.__class__ is not cls and \
+                p._data.__class__ is not np.ndarray:
+            raise RuntimeError(f"indices should be either on cpu or on the same device as the "
+                               f"indexed tensor ({x.device})")
 
 def _index_part(v):
     """Convert one entry of an index to int, slice, None, Ellipsis or a numpy index array."""
@@ -257,7 +279,7 @@ def _index_part(v):
     if isinstance(v, (int, np.integer)):
         return int(v)
     if isinstance(v, Tensor):
-        a = v._data
+        a = _host(v._data)
         if a.dtype.kind == "f":
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         if a.dtype == np.uint8:
@@ -365,13 +387,14 @@ def _ints_first(parts: tuple):
 
 
 def getitem(x: Tensor, key):
+    check_index_device(x, key)
     parts = _normalize_key(key, x._data.shape)
     split = _ints_first(parts)
     if split is not None:
         return getitem(getitem(x, split[0]), split[1])
     if _is_advanced(parts):
         d = x._data
-        out = _wrap(np.require(d[parts], requirements="C"))
+        out = _wrap(_contiguous(d[parts]))
         return record(D.INDEX, out, (x,), (d.shape, parts))
     # Basic indexing: a chain of views, one node per step as torch records it.
     out = x
@@ -403,7 +426,7 @@ def index_backward(g: Tensor, shape: tuple, parts: tuple):
 
 def index(x: Tensor, parts: tuple):
     """x[parts] for an already normalised advanced index (used by backward rules)."""
-    return record(D.INDEX, _wrap(np.require(x._data[parts], requirements="C")), (x,),
+    return record(D.INDEX, _wrap(_contiguous(x._data[parts])), (x,),
                   (x._data.shape, parts))
 
 
@@ -443,4 +466,6 @@ def assign(x: Tensor, parts: tuple, value) -> None:
         raise RuntimeError(
             "unsupported operation: the tensor is an expanded view whose elements share memory; "
             "clone() it before assigning")
+    if isinstance(data, np.ndarray) and hasattr(v, "__cuda_array_interface__"):
+        v = v.get()  # a device value written into a host tensor: copied over, as copy_ does
     data[parts] = v
