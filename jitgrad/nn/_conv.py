@@ -35,6 +35,7 @@ from .. import derivatives as D
 from .._ops import _CPP_NAMES, backend, torch_name
 from ..autograd.graph import record
 from ..tensor import Tensor
+from ._loss import _dev, _host
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "dropout", "embedding",
            "linear", "max_pool2d", "max_pool2d_with_indices"]
@@ -104,8 +105,13 @@ def addmm(bias: Tensor, a: Tensor, b: Tensor) -> Tensor:
     err = _expand_error(bd.shape, (ad.shape[0], md.shape[1]))
     if err is not None:
         raise err
-    out = np.asarray(backend(ad).matmul(ad, md))
-    out += bd
+    O.check_same_device(bias, a, b)
+    K = backend(ad)
+    out = K.matmul(ad, md)
+    if out.__class__ is np.ndarray:
+        out += bd
+    else:
+        out = K.binary("add", out, bd, out.shape, out=out)
     return record(D.ADDMM, _wrap(out), (bias, a, b), (a, b))
 
 
@@ -213,6 +219,7 @@ def _conv(fn: str, nd: int, input, weight, bias, stride, padding, dilation, grou
     if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, (int, np.integer)):
         raise TypeError(f"{fn}(): argument 'groups' (position 7) must be int, not "
                         f"{type(groups).__name__}")
+    O.check_same_device(*(v for v in (x, w, b) if v is not None))
     xd, wd = x._data, w._data
     if b is not None and b._data.dtype != xd.dtype:
         raise RuntimeError(f"Input type ({_CPP_NAMES[xd.dtype.name]}) and bias type "
@@ -572,11 +579,13 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the "
                            f"following scalar types: Long, Int; but got {got} instead (while "
                            "checking arguments for embedding)")
-    if idd.size and (idd.min() < 0 or idd.max() >= wd.shape[0]):
+    O.check_same_device(w, idx)
+    ih = _host(idd)  # validated on the host
+    if ih.size and (ih.min() < 0 or ih.max() >= wd.shape[0]):
         raise IndexError("index out of range in self")
     out = _wrap(backend(wd).embedding(wd, idd))
     pad = -1 if padding_idx is None else int(padding_idx)
-    saved = (np.array(idd, dtype=np.int64), wd.shape[0], pad, bool(scale_grad_by_freq))
+    saved = (np.array(ih, dtype=np.int64), wd.shape[0], pad, bool(scale_grad_by_freq))
     return record(D.EMBEDDING, out, (w,), saved)
 
 
@@ -601,7 +610,7 @@ def embedding_double_backward(gg: Tensor, idx: np.ndarray, num: int, padding_idx
     if scale_grad_by_freq:
         scale /= np.bincount(idx.reshape(-1), minlength=num)[idx]
     scale[idx == padding_idx] = 0
-    return O.mul(out, _wrap(scale[..., None]))
+    return O.mul(out, _wrap(_dev(scale[..., None], gg._data)))
 
 
 # --------------------------------------------------------------------------- dropout
@@ -625,5 +634,5 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
             raise RuntimeError(f"result type Float can't be cast to the desired output type "
                                f"{torch_name(xd.dtype)}")
         noise /= xd.dtype.type(1.0 - p)
-    noise = _wrap(noise)
+    noise = _wrap(_dev(noise, xd) if noise.ndim else noise)
     return x.mul_(noise) if inplace else O.mul(x, noise)

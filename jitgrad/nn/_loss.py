@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import _dtype
+from .. import _device, _dtype
 from .. import _ops as O
 from .. import _views as V
 from .. import derivatives as D
@@ -37,6 +37,27 @@ _wrap = Tensor._wrap
 
 
 # --------------------------------------------------------------------------- shared helpers
+
+def _host(d):
+    """Storage `d` on the host (itself when it is a numpy array): for validation of targets
+    and indices, and for small constants built with numpy."""
+    return d if d.__class__ is np.ndarray else d.get()
+
+
+def _dev(a: np.ndarray, like):
+    """Host array `a` on the device of storage `like` (`a` itself on the CPU)."""
+    return a if like.__class__ is np.ndarray else _device.move(a, _device.of(like))
+
+
+def _contig(d, dt=None):
+    """`d` as a C-contiguous array of dtype `dt` (its own by default): `d` itself when it is
+    one already (np.ascontiguousarray on either device)."""
+    if d.__class__ is np.ndarray:
+        return np.ascontiguousarray(d, dtype=dt)
+    if (dt is None or d.dtype == dt) and d.flags.c_contiguous:
+        return d
+    return d.astype(d.dtype if dt is None else dt)
+
 
 def _reduction(reduction: str, size_average, reduce) -> str:
     """torch's reduction argument, legacy size_average/reduce included."""
@@ -88,6 +109,13 @@ def _reduce(per: np.ndarray, reduction: str, denom: float, dt, shape: tuple) -> 
     """Per-element float64 losses reduced as asked, in dtype `dt`."""
     if reduction == "none":
         return per.astype(dt).reshape(shape)
+    if per.__class__ is not np.ndarray:  # on the device: one reduction kernel, no sync
+        scale = 1.0
+        if reduction == "mean":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.float64(1.0) / np.float64(denom)
+        total = O.backend(per).sum_(per.reshape(1, per.size, 1), np.float64, scale)
+        return total.astype(dt).reshape(())
     total = np.sum(per, dtype=np.float64)
     if reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -100,7 +128,14 @@ def _scale(g: Tensor, reduction: str, denom: float, n: int) -> np.ndarray:
     g ('sum') or g / denom ('mean'), one per element."""
     gd = g._data
     if reduction == "none":
-        return np.ascontiguousarray(gd, dtype=np.float64).reshape(-1)
+        return _contig(gd, np.float64).reshape(-1)
+    if gd.__class__ is not np.ndarray:  # on the device, without reading g back
+        K = O.backend(gd)
+        g1 = gd.astype(np.float64).reshape(1)
+        if reduction == "mean":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return K.binary("div", g1, np.float64(denom), (n,))
+        return K.binary("mul", g1, np.float64(1.0), (n,))
     v = float(gd)
     if reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -192,7 +227,7 @@ def _check_classes(x: Tensor, target: Tensor, weight: Tensor | None, ii: int,
     if weight is not None and weight._data.dtype != xd.dtype:
         raise RuntimeError(f"expected scalar type {O.torch_name(xd.dtype)} but found "
                            f"{O.torch_name(weight._data.dtype)}")
-    t = np.ascontiguousarray(td, dtype=np.int64).reshape(-1)
+    t = np.ascontiguousarray(_host(td), dtype=np.int64).reshape(-1)  # validated on the host
     bad = (t != ii) & ((t < 0) | (t >= C))
     if bad.any():
         raise IndexError(f"Target {t[np.argmax(bad)]} is out of bounds.")
@@ -201,25 +236,35 @@ def _check_classes(x: Tensor, target: Tensor, weight: Tensor | None, ii: int,
     return N, C, Dn, t
 
 
+def _denom(wt, t: np.ndarray, ii: int, weight) -> float:
+    """The 'mean' denominator: the sum of the targets' weights (without class weights, the
+    count of targets not ignored: no read-back from a device)."""
+    if weight is None and wt.__class__ is not np.ndarray:
+        return float(np.count_nonzero(t != ii))
+    return float(np.sum(_host(wt)))
+
+
 def _rows(d: np.ndarray, N: int, C: int, D: int) -> np.ndarray:
     """Logits (N, C, *) as contiguous rows (N*D, C): the class dimension moved last."""
     if D == 1:
-        return np.ascontiguousarray(d).reshape(N, C)
-    return np.ascontiguousarray(np.moveaxis(d.reshape(N, C, D), 1, 2)).reshape(N * D, C)
+        return _contig(d).reshape(N, C)
+    return _contig(np.moveaxis(d.reshape(N, C, D), 1, 2)).reshape(N * D, C)
 
 
 def _unrows(r: np.ndarray, shape: tuple, N: int, C: int, D: int) -> np.ndarray:
     """The inverse of _rows, into a fresh array of the input's shape (D > 1; for D == 1 the
     launchers write that shape directly). Fresh, not a view: the engine can adopt it."""
-    out = np.empty(shape, dtype=r.dtype)
+    out = O.backend(r).empty(shape, r.dtype)
     out.reshape(N, C, D)[...] = np.moveaxis(r.reshape(N, D, C), 2, 1)
     return out
 
 
-def _weights(weight: Tensor | None, C: int, dt) -> np.ndarray:
+def _weights(weight: Tensor | None, C: int, dt, like) -> np.ndarray:
+    """Class weights (C,) in dtype dt on the device of storage `like` (ones for none)."""
     if weight is None:
-        return np.ones(C, dtype=dt)
-    return np.ascontiguousarray(weight._data, dtype=dt)
+        return np.ones(C, dtype=dt) if like.__class__ is np.ndarray else \
+            O.backend(like).full((C,), 1, dt)
+    return _contig(weight._data, dt)
 
 
 def _out_shape(xshape: tuple) -> tuple:
@@ -256,15 +301,17 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     x, target = _tensor(input, "input"), _tensor(target, "target")
     reduction = _reduction(reduction, size_average, reduce)
+    O.check_same_device(*(v for v in (x, target, weight) if v is not None))
     N, C, Dn, t = _check_classes(x, target, weight, ignore_index)
     xd = x._data
     if xd.dtype.kind != "f":
         raise _not_implemented("nll_loss_out_frame", xd.dtype)
     _no_grad_for("nll_loss_forward", "weight", weight)
-    w = _weights(weight, C, xd.dtype)
-    x3 = np.ascontiguousarray(xd).reshape(N, C, Dn)
+    w = _weights(weight, C, xd.dtype, xd)
+    x3 = _contig(xd).reshape(N, C, Dn)
     loss, wt = O.backend(xd).nll(x3, t.reshape(N, Dn), w, ignore_index)
-    st = _Classes(N, C, Dn, t, w, ignore_index, 0.0, reduction, float(np.sum(wt)), None)
+    st = _Classes(N, C, Dn, t, w, ignore_index, 0.0, reduction, _denom(wt, t, ignore_index, weight),
+                  None)
     out = _reduce(loss.reshape(-1), reduction, st.denom, xd.dtype, _out_shape(xd.shape))
     rule = _class_rule(xd.ndim, 0.0, (D.NLL_LOSS, D.NLL_LOSS2D, None))
     return _finish_classes(out, x, rule, st, (x,), (x, st))
@@ -276,12 +323,13 @@ def nll_grad(g: Tensor, x: Tensor, st: _Classes) -> Tensor:
     N, C, Dn = st.N, st.C, st.D
     shape = x._data.shape
     if _composite():
-        dense = np.zeros((N, C, Dn), dtype=st.w.dtype)
+        w = _host(st.w)
+        dense = np.zeros((N, C, Dn), dtype=w.dtype)
         keep = st.tgt != st.ii
         n, d = np.divmod(np.arange(N * Dn)[keep], Dn)
-        dense[n, st.tgt[keep], d] = -st.w[st.tgt[keep]]
+        dense[n, st.tgt[keep], d] = -w[st.tgt[keep]]
         s = _scale_tensor(g, st.reduction, st.denom, (N, 1, Dn))
-        return V.reshape(O.mul(s, _wrap(dense)), shape)
+        return V.reshape(O.mul(s, _wrap(_dev(dense, x._data))), shape)
     s = _scale(g, st.reduction, st.denom, N * Dn).reshape(N, Dn)
     return _wrap(O.backend(st.w).nll_grad(s, st.tgt.reshape(N, Dn), st.w, st.ii, (N, C, Dn),
                                           st.w.dtype, shape))
@@ -292,6 +340,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     x, target = _tensor(input, "input"), _tensor(target, "target")
     reduction = _reduction(reduction, size_average, reduce)
+    O.check_same_device(*(v for v in (x, target, weight) if v is not None))
     xd, td = x._data, target._data
     if xd.shape == td.shape:
         return _cross_entropy_prob(x, target, weight, ignore_index, reduction,
@@ -305,10 +354,11 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         raise _not_implemented(impl, xd.dtype)
     N, C, Dn, t = _check_classes(x, target, weight, ignore_index)
     _no_grad_for("nll_loss_forward", "weight", weight)
-    w = _weights(weight, C, xd.dtype)
+    w = _weights(weight, C, xd.dtype, xd)
     rows = _rows(xd, N, C, Dn)
     lse, loss, wt = O.backend(xd).cross_entropy_index(rows, t, w, ignore_index, eps)
-    st = _Classes(N, C, Dn, t, w, ignore_index, eps, reduction, float(np.sum(wt)), lse)
+    st = _Classes(N, C, Dn, t, w, ignore_index, eps, reduction,
+                  _denom(wt, t, ignore_index, weight), lse)
     out = _reduce(loss, reduction, st.denom, xd.dtype, _out_shape(xd.shape))
     rule = _class_rule(xd.ndim, eps, (D.CROSS_ENTROPY, D.CROSS_ENTROPY2D,
                                       D.CROSS_ENTROPY_SMOOTH))
@@ -318,9 +368,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
 def _softmax3(x3: Tensor):
     """(softmax, log_softmax) over dim 1 of x3, from differentiable ops (max shift held
     constant: it cancels)."""
-    m = np.max(x3._data, axis=1, keepdims=True) if x3._data.size else x3._data[:, :1]
+    d = _host(x3._data)
+    m = np.max(d, axis=1, keepdims=True) if d.size else d[:, :1]
     m = np.where(np.isfinite(m), m, 0)
-    z = O.sub(x3, _wrap(m.astype(x3._data.dtype)))
+    z = O.sub(x3, _wrap(_dev(m.astype(d.dtype), x3._data)))
     e = O.exp(z)
     s = O.sum(e, 1, keepdim=True)
     return O.div(e, s), O.sub(z, O.log(s))
@@ -331,10 +382,10 @@ def _class_targets(st: _Classes) -> tuple:
     scale * (a * softmax - q)."""
     N, C, Dn, eps = st.N, st.C, st.D, st.eps
     keep = (st.tgt != st.ii).reshape(N, 1, Dn)
-    q = np.broadcast_to((eps / C * st.w.astype(np.float64))[None, :, None], (N, C, Dn)).copy()
+    q = np.broadcast_to((eps / C * _host(st.w).astype(np.float64))[None, :, None], (N, C, Dn)).copy()
     n, d = np.divmod(np.arange(N * Dn), Dn)
     tt = np.where(st.tgt == st.ii, 0, st.tgt)
-    q[n, tt, d] += (1.0 - eps) * st.w[tt]
+    q[n, tt, d] += (1.0 - eps) * _host(st.w)[tt]
     q = np.where(keep, q, 0.0)
     return q, q.sum(1, keepdims=True)
 
@@ -348,7 +399,8 @@ def cross_entropy_grad(g: Tensor, x: Tensor, st: _Classes) -> Tensor:
         dt = xd.dtype
         p, _ = _softmax3(V.reshape(x, (N, C, Dn)))
         s = _scale_tensor(g, st.reduction, st.denom, (N, 1, Dn))
-        r = O.mul(s, O.sub(O.mul(p, _wrap(a.astype(dt))), _wrap(q.astype(dt))))
+        r = O.mul(s, O.sub(O.mul(p, _wrap(_dev(a.astype(dt), xd))),
+                           _wrap(_dev(q.astype(dt), xd))))
         return V.reshape(r, xd.shape)
     s = _scale(g, st.reduction, st.denom, N * Dn)
     rows = _rows(xd, N, C, Dn)
@@ -396,7 +448,7 @@ def _cross_entropy_prob(x: Tensor, target: Tensor, weight, ignore_index, reducti
         dt = np.result_type(dt, weight._data.dtype)
     N = xd.shape[0] if nd > 1 else 1
     Dn = int(np.prod(xd.shape[2:], dtype=np.int64)) if nd > 2 else 1
-    w = _weights(weight, C, dt)
+    w = _weights(weight, C, dt, xd)
     xr = _rows(xd.astype(dt, copy=False), N, C, Dn)
     pr = _rows(td.astype(dt, copy=False), N, C, Dn)
     lse, loss = O.backend(xd).cross_entropy_prob(xr, pr, w, eps)
@@ -467,11 +519,12 @@ class _Pointwise(NamedTuple):
 
 
 def _flat(d: np.ndarray, shape: tuple, dt) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(d.astype(dt, copy=False), shape)).reshape(-1)
+    return _contig(np.broadcast_to(d.astype(dt, copy=False), shape)).reshape(-1)
 
 
 def _pointwise(name: str, rule, x: Tensor, y: Tensor, shape: tuple, dt, extra: tuple,
                reduction: str) -> Tensor:
+    O.check_same_device(x, y)
     xf, yf = _flat(x._data, shape, dt), _flat(y._data, shape, dt)
     n = xf.size
     K = O.backend(xf)
@@ -479,7 +532,10 @@ def _pointwise(name: str, rule, x: Tensor, y: Tensor, shape: tuple, dt, extra: t
         out = K.pointwise_loss(name, xf, yf, extra, False).reshape(shape)
     else:
         total = K.pointwise_loss(name, xf, yf, extra, True)
-        out = _reduce(np.array([total]), reduction, n, dt, ())
+        # a float from the CPU kernel; a device array (1,) of float64 from a GPU kernel
+        per = total if hasattr(total, "shape") and total.__class__ is not np.ndarray \
+            and total.ndim else _dev(np.array([float(total)]), xf)
+        out = _reduce(per, reduction, n, dt, ())
     st = _Pointwise(name, shape, np.dtype(dt), extra, reduction, n, _Memo())
     return record(rule, _wrap(out), (x, y), (x, y, st))
 
@@ -487,7 +543,12 @@ def _pointwise(name: str, rule, x: Tensor, y: Tensor, shape: tuple, dt, extra: t
 def _pw_scale(g: Tensor, st: _Pointwise) -> np.ndarray:
     gd = g._data
     if st.reduction == "none":
-        return np.ascontiguousarray(gd, dtype=st.dt)
+        return _contig(gd, st.dt)
+    if gd.__class__ is not np.ndarray:  # on the device, without reading g back
+        g1 = gd.astype(np.float64).reshape(1)
+        if st.reduction == "mean":
+            g1 = O.backend(gd).binary("div", g1, np.float64(st.n), (1,))
+        return g1.astype(st.dt)
     v = float(gd)
     if st.reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -528,7 +589,10 @@ def pointwise_grad_input(g: Tensor, x: Tensor, y: Tensor, st: _Pointwise):
 def pointwise_grad_target(g: Tensor, x: Tensor, y: Tensor, st: _Pointwise):
     if _composite() or st.name in ("bce", "bce_logits"):
         return _pointwise_composite(g, x, y, st, 1)
-    return _wrap(np.asarray(-_pw_fused(g, x, y, st)))  # mse, smooth L1: functions of x - y
+    gx = _pw_fused(g, x, y, st)  # mse, smooth L1: functions of x - y
+    if gx.__class__ is np.ndarray:
+        return _wrap(np.asarray(-gx))
+    return _wrap(O.backend(gx).unary("neg", gx))
 
 
 def _pointwise_composite(g: Tensor, x: Tensor, y: Tensor, st: _Pointwise, which: int):
@@ -540,7 +604,7 @@ def _pointwise_composite(g: Tensor, x: Tensor, y: Tensor, st: _Pointwise, which:
     elif name == "smooth_l1":
         beta = st.extra[0]
         d = O.sub(x, y)
-        r = O.where(O.lt(O.abs(d), beta), O.div(d, beta), O.sign(d))
+        r = O.clamp(O.div(d, beta), min=-1.0, max=1.0)  # d/beta where |d| < beta, else sign(d)
     elif name == "bce":
         w = _w(st, 0)
         if which == 0:
@@ -636,8 +700,10 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
                       reduction)
 
 
-def _empty(dt) -> np.ndarray:
-    return np.empty(0, dtype=dt)
+def _empty(dt, like) -> np.ndarray:
+    """An empty operand (no weights) on the device of storage `like`."""
+    return np.empty(0, dtype=dt) if like.__class__ is np.ndarray else \
+        O.backend(like).empty((0,), dt)
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -661,12 +727,13 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if yd.dtype != xd.dtype:
         raise RuntimeError(f"Found dtype {O.torch_name(yd.dtype)} but expected "
                            f"{O.torch_name(xd.dtype)}")
-    if not np.all((xd >= 0) & (xd <= 1)):
+    xh, yh = _host(xd), _host(yd)
+    if not np.all((xh >= 0) & (xh <= 1)):
         raise RuntimeError("all elements of input should be between 0 and 1")
-    if not np.all((yd >= 0) & (yd <= 1)):
+    if not np.all((yh >= 0) & (yh <= 1)):
         raise RuntimeError("all elements of target should be between 0 and 1")
     _no_grad_for("binary_cross_entropy", "weight", weight)
-    w = _empty(xd.dtype) if weight is None else _flat(weight._data, shape, xd.dtype)
+    w = _empty(xd.dtype, xd) if weight is None else _flat(weight._data, shape, xd.dtype)
     return _pointwise("bce", D.BINARY_CROSS_ENTROPY, x, y, shape, xd.dtype, (w,), reduction)
 
 
@@ -698,6 +765,6 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                            f"type {O.torch_name(yd.dtype)}")
     _no_grad_for("binary_cross_entropy_with_logits", "weight", weight)
     _no_grad_for("binary_cross_entropy_with_logits", "pos_weight", pos_weight)
-    w = _empty(dt) if weight is None else _flat(weight._data, shape, dt)
-    pw = _empty(dt) if pos_weight is None else _flat(pos_weight._data, shape, dt)
+    w = _empty(dt, xd) if weight is None else _flat(weight._data, shape, dt)
+    pw = _empty(dt, xd) if pos_weight is None else _flat(pos_weight._data, shape, dt)
     return _pointwise("bce_logits", D.BCE_WITH_LOGITS, x, y, shape, dt, (w, pw), reduction)

@@ -17,7 +17,7 @@ from .. import _views as V
 from .. import derivatives as D
 from ..autograd.graph import record
 from ..tensor import Tensor
-from ._loss import _absent, _composite, _Memo, _no_grad_for, _not_implemented, _tensor
+from ._loss import _absent, _composite, _contig, _Memo, _no_grad_for, _not_implemented, _tensor
 
 __all__ = ["batch_norm", "layer_norm"]
 
@@ -54,6 +54,7 @@ class _LayerNorm(NamedTuple):
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     x = _tensor(input, "input")
+    O.check_same_device(*(v for v in (x, weight, bias) if v is not None))
     if isinstance(normalized_shape, (int, np.integer)):
         raise TypeError("layer_norm(): argument 'normalized_shape' (position 2) must be tuple of "
                         f"ints, not {type(normalized_shape).__name__}")
@@ -77,9 +78,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     _param_dtypes(x, (weight, bias))
     K = int(np.prod(ns, dtype=np.int64))
     M = int(np.prod(xd.shape[:xd.ndim - k], dtype=np.int64))
-    x2 = np.ascontiguousarray(xd).reshape(M, K)
-    wd = None if weight is None else np.ascontiguousarray(weight._data).reshape(K)
-    bd = None if bias is None else np.ascontiguousarray(bias._data).reshape(K)
+    x2 = _contig(xd).reshape(M, K)
+    wd = None if weight is None else _contig(weight._data).reshape(K)
+    bd = None if bias is None else _contig(bias._data).reshape(K)
     y, mean, rstd = O.backend(xd).layer_norm(x2, wd, bd, float(eps), xd.shape)
     st = _LayerNorm(ns, float(eps), mean, rstd, _Memo())
     inputs = (x, weight if weight is not None else _absent(),
@@ -93,9 +94,9 @@ def _layer_norm_fused(g: Tensor, x: Tensor, w, b, st: _LayerNorm) -> tuple:
         return hit
     xd = x._data
     K = int(np.prod(st.ns, dtype=np.int64))
-    x2 = np.ascontiguousarray(xd).reshape(-1, K)
-    g2 = np.ascontiguousarray(g._data, dtype=xd.dtype).reshape(-1, K)
-    wd = None if w is None else np.ascontiguousarray(w._data).reshape(K)
+    x2 = _contig(xd).reshape(-1, K)
+    g2 = _contig(g._data, xd.dtype).reshape(-1, K)
+    wd = None if w is None else _contig(w._data).reshape(K)
     want_wb = any(p is not None and p._requires_grad for p in (w, b))
     dx, dw, db = O.backend(xd).layer_norm_grad(g2, x2, st.mean, st.rstd, wd,
                                                x._requires_grad, want_wb, xd.shape)
@@ -149,6 +150,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if momentum is None:
         raise TypeError("batch_norm(): argument 'momentum' (position 7) must be float, not "
                         "NoneType")
+    O.check_same_device(*(v for v in (x, running_mean, running_var, weight, bias)
+                          if v is not None))
     xd = x._data
     shape = xd.shape
     if training:
@@ -174,18 +177,50 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     N = shape[0]
     Dn = int(np.prod(shape[2:], dtype=np.int64))
     M = N * Dn
-    x3 = np.ascontiguousarray(xd).reshape(N, C, Dn)
+    x3 = _contig(xd).reshape(N, C, Dn)
     batch = training or running_mean is None
     running = None if batch else (running_mean._data, running_var._data)
     y, mean, var = O.backend(xd).batch_norm(
         x3, None if weight is None else weight._data, None if bias is None else bias._data,
         float(eps), running, shape)
+    if mean.__class__ is not np.ndarray:
+        return _batch_norm_device(x, y, mean, var, running_mean, running_var, weight, bias,
+                                  training, momentum, float(eps), batch, M)
     if training and M:  # torch leaves the running statistics alone on empty input
         _update(running_mean, mean, momentum)
         with np.errstate(divide="ignore", invalid="ignore"):
             _update(running_var, var * M / (M - 1) if M > 1 else var * np.nan, momentum)
     invstd = 1.0 / np.sqrt(var + eps)
     st = _BatchNorm(batch, mean, invstd, float(eps), M, _Memo())
+    inputs = (x, weight if weight is not None else _absent(),
+              bias if bias is not None else _absent())
+    return record(D.BATCH_NORM, _wrap(y), inputs, (x, weight, bias, st))
+
+
+def _batch_norm_device(x, y, mean, var, running_mean, running_var, weight, bias, training,
+                       momentum, eps, batch, M) -> Tensor:
+    """batch_norm's bookkeeping after the kernel for statistics on a device: the running
+    statistics' update and invstd with the backend's elementwise kernels (no host copy)."""
+    K = O.backend(mean)
+    f64 = np.float64
+
+    def lin(a, b, c, d_):  # a*b + c*d_ for arrays a, c and host numbers b, d_
+        return K.binary("add", K.binary("mul", a, f64(b), a.shape),
+                        K.binary("mul", c, f64(d_), c.shape), a.shape)
+
+    if training and M:
+        for stat, value in ((running_mean, mean), (running_var, var)):
+            if stat is None:
+                continue
+            if value is var:
+                value = K.binary("div", K.binary("mul", var, f64(M), var.shape), f64(M - 1),
+                                 var.shape) if M > 1 else K.binary("mul", var, f64(np.nan),
+                                                                    var.shape)
+            d = stat._data
+            d[...] = lin(value, momentum, K.cast(d, f64), 1.0 - momentum)
+    invstd = K.binary("div", f64(1.0), K.unary("sqrt", K.binary("add", var, f64(eps),
+                                                                  var.shape)), var.shape)
+    st = _BatchNorm(batch, mean, invstd, eps, M, _Memo())
     inputs = (x, weight if weight is not None else _absent(),
               bias if bias is not None else _absent())
     return record(D.BATCH_NORM, _wrap(y), inputs, (x, weight, bias, st))
@@ -205,8 +240,8 @@ def _batch_norm_fused(g: Tensor, x: Tensor, w, b, st: _BatchNorm) -> tuple:
         return hit
     xd = x._data
     N, C = xd.shape[0], xd.shape[1]
-    x3 = np.ascontiguousarray(xd).reshape(N, C, -1)
-    g3 = np.ascontiguousarray(g._data, dtype=xd.dtype).reshape(N, C, -1)
+    x3 = _contig(xd).reshape(N, C, -1)
+    g3 = _contig(g._data, xd.dtype).reshape(N, C, -1)
     dx, dw, db = O.backend(xd).batch_norm_grad(g3, x3, st.mean, st.invstd,
                                                None if w is None else w._data, st.batch,
                                                x._requires_grad, xd.shape)

@@ -1,6 +1,100 @@
-"""CUDA kernels of the embedding family (same launcher names and signatures as ``kernels/embedding.py``).
-Launchers listed in ``__all__`` replace the host-routed CPU kernel of the same name."""
+"""CUDA kernels of the embedding family (same launcher names and signatures as
+``kernels/embedding.py``). Launchers listed in ``__all__`` replace the host-routed CPU kernel
+of the same name.
+
+The forward is a row gather, one thread per output element. The backward adds gradient rows
+into the rows they were read from with atomic adds, one thread per gradient element (float
+gradients only, as autograd produces), then divides by the index counts for
+``scale_grad_by_freq``. Indices were validated by the caller; host index arrays (the saved
+ones) are uploaded.
+"""
 
 from __future__ import annotations
 
-__all__: list = []
+import numpy as np
+
+from .array import CudaArray, empty, from_host
+from .runtime import config, cuda
+
+__all__ = ["embedding", "embedding_backward"]
+
+_kernels: dict = {}
+
+
+def _launch(k, n: int, *args) -> None:
+    g, b = config(n)
+    k[g, b](*args)
+
+
+def _ks():
+    ks = _kernels.get("emb")
+    if ks is not None:
+        return ks
+
+    @cuda.jit
+    def gather(w, idx, D, out):
+        """out[i, j] = w[idx[i], j]"""
+        for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            out[e] = w[idx[e // D] * D + e % D]
+
+    @cuda.jit
+    def add_rows(g, idx, D, skip, out):
+        """out[idx[i], j] += g[i, j] for idx[i] != skip (atomic)"""
+        for e in range(cuda.grid(1), g.size, cuda.gridsize(1)):
+            r = idx[e // D]
+            if r != skip:
+                cuda.atomic.add(out, r * D + e % D, g[e])
+
+    @cuda.jit
+    def count(idx, counts):
+        """counts[r] = the number of times r occurs in idx"""
+        for e in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
+            cuda.atomic.add(counts, idx[e], 1)
+
+    @cuda.jit
+    def scale(out, counts, D):
+        """out[r, j] /= max(counts[r], 1)"""
+        for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            c = counts[e // D]
+            out[e] = out[e] / (c if c > 1 else 1)
+
+    ks = _kernels["emb"] = (gather, add_rows, count, scale)
+    return ks
+
+
+def _idx(idx) -> CudaArray:
+    if not isinstance(idx, CudaArray):
+        return from_host(np.ascontiguousarray(idx).reshape(-1))
+    return (idx if idx.flags.c_contiguous else idx.copy()).reshape(-1)
+
+
+def embedding(w: CudaArray, idx) -> CudaArray:
+    """Rows idx of w: shape idx.shape + (D,)."""
+    D = w.shape[1]
+    out = empty(tuple(idx.shape) + (D,), w.dtype)
+    if out.size:
+        w = w if w.flags.c_contiguous else w.copy()
+        ix = _idx(idx)
+        _launch(_ks()[0], out.size, w.reshape(-1).flat(), ix.flat(), D, out.reshape(-1).flat())
+    return out
+
+
+def embedding_backward(g: CudaArray, idx, num: int, padding_idx: int,
+                       scale_by_freq: bool) -> CudaArray:
+    """(num, D) zeros with row i of g (reshaped to (-1, D)) added to row idx[i]; the padding
+    row gets nothing; with scale_by_freq each row is divided by its index count."""
+    D = g.shape[-1]
+    out = empty((num, D), g.dtype)
+    out.fill(0)
+    ix = _idx(idx)
+    if ix.size and D:
+        gathers, add_rows, count, scale = _ks()
+        g2 = (g if g.flags.c_contiguous else g.copy()).reshape(-1)
+        _launch(add_rows, g2.size, g2.flat(), ix.flat(), D, int(padding_idx),
+                out.reshape(-1).flat())
+        if scale_by_freq:
+            counts = empty(num, np.int64)
+            counts.fill(0)
+            _launch(count, ix.size, ix.flat(), counts.flat())
+            _launch(scale, out.size, out.reshape(-1).flat(), counts.flat(), D)
+    return out
