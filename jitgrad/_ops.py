@@ -607,7 +607,8 @@ def _extreme(x: Tensor, dim, keepdim: bool, want_max: bool, name: str):
             raise RuntimeError(
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                 "Specify the reduction dim with the 'dim' argument.")
-        vals, _ = K.extreme(d.reshape(1, d.size, 1), want_max)
+        flat = d if d.flags.c_contiguous else d.copy()
+        vals, _ = K.extreme(flat.reshape(1, d.size, 1), want_max)
         out = _wrap(vals.reshape(()))
         return record(D.MAX_ALL if want_max else D.MIN_ALL, out, (x,), (x, OUTPUT))
     if not isinstance(dim, (int, np.integer)):
@@ -658,7 +659,7 @@ def gather_dim(x: Tensor, dim: int, idx: np.ndarray, keepdim: bool):
     shape = d.shape
     outer = int(np.prod(shape[:dim], dtype=np.int64))
     inner = int(np.prod(shape[dim + 1:], dtype=np.int64))
-    res = K.gather_dim(np.ascontiguousarray(d).reshape(outer, shape[dim], inner),
+    res = K.gather_dim((d if d.flags.c_contiguous else d.copy()).reshape(outer, shape[dim], inner),
                        idx.reshape(outer, inner))
     kept = tuple(1 if i == dim else n for i, n in enumerate(shape))
     if not keepdim:

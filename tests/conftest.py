@@ -1,5 +1,11 @@
 """Test configuration. The whole suite runs on one device, chosen with the environment
-variable JITGRAD_TEST_DEVICE (default "cpu"); tests take it from the `device` fixture."""
+variable JITGRAD_TEST_DEVICE (default "cpu"); tests take it from the `device` fixture.
+
+On "cuda" under numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1, how CI exercises every CUDA
+kernel without a GPU) kernels run as Python, one thread per CUDA thread, so the run is cut
+to what says something about the device: the op table takes each row's first shape case,
+hypothesis draws few examples, and files that test only host-side code (formatting, random
+streams, packaging, the CPU's own kernels, ...) are not collected again."""
 
 from __future__ import annotations
 
@@ -9,6 +15,18 @@ import numpy as np
 import pytest
 
 DEVICE = os.environ.get("JITGRAD_TEST_DEVICE", "cpu")
+CUDASIM = DEVICE == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+if CUDASIM:
+    from hypothesis import settings
+
+    settings.register_profile("cudasim", max_examples=5, deadline=None)
+    settings.load_profile("cudasim")
+    # Host-only subjects, identical on every device (they run in the CPU pass).
+    collect_ignore = ["test_format.py", "test_random.py", "test_seed.py", "test_docs.py",
+                      "test_packaging.py", "test_bench.py", "test_fastmath.py",
+                      "test_kernels.py", "test_serialization.py", "test_data.py",
+                      "test_train_digits.py"]
 
 
 @pytest.fixture

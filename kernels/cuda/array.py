@@ -120,6 +120,9 @@ class CudaArray:
 
     def flat(self):
         """A contiguous array as a 1-D kernel argument."""
+        if not _is_contiguous(self.shape, self.strides, self.dtype.itemsize):
+            raise ValueError(f"flat() of a non-contiguous CudaArray {self.shape} with strides "
+                             f"{self.strides}: a kernel would read the wrong elements")
         return view(self._block, self._offset, (self.size,), (self.dtype.itemsize,),
                     self.dtype)
 

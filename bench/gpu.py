@@ -1,0 +1,218 @@
+"""GPU figures for jitgrad beside PyTorch CUDA, in one run on one card.
+
+    python bench/gpu.py            # on a machine with an NVIDIA GPU (torch CUDA optional)
+    python bench/gpu.py --quick    # tiny sizes and a tiny MLP: checks the script itself
+                                   # (also under NUMBA_ENABLE_CUDASIM=1: times mean nothing)
+
+Prints: copy bandwidth (the card's reference), elementwise bandwidth in GB/s and as a share
+of copy bandwidth, per-launch overhead (a raw kernel launch, and a whole tiny op through the
+Python path), float32 GEMM TFLOP/s at 4096 (PyTorch with TF32 off), the 10M-element
+``(x*y + x).tanh().sum()`` forward plus backward, and the MLP 784-256-256-10 SGD step at batch
+128. Every figure is a median over rounds, timed with CUDA events after synchronising; the
+first call (compile) is reported apart. Results also go to bench/results/gpu-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import numpy as np  # noqa: E402
+
+import jitgrad  # noqa: E402
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+class Timer:
+    """Median seconds per call of fn over `rounds` rounds of `reps` calls, CUDA events."""
+
+    def __init__(self, lib):
+        self.lib = lib
+
+    def _events(self):
+        if self.lib == "torch":
+            import torch
+
+            return (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True),
+                    lambda s, e: s.elapsed_time(e) / 1e3)
+        from numba import cuda
+
+        return (cuda.event(timing=True), cuda.event(timing=True),
+                lambda s, e: cuda.event_elapsed_time(s, e) / 1e3)
+
+    def sync(self):
+        if self.lib == "torch":
+            import torch
+
+            torch.cuda.synchronize()
+        else:
+            jitgrad.cuda.synchronize()
+
+    def __call__(self, fn, reps: int, rounds: int) -> tuple:
+        self.sync()
+        t0 = time.perf_counter()
+        fn()
+        self.sync()
+        first = time.perf_counter() - t0
+        times = []
+        sim = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+        for _ in range(rounds):
+            self.sync()
+            if sim:  # the simulator has no events
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    fn()
+                times.append((time.perf_counter() - t0) / reps)
+                continue
+            start, end, elapsed = self._events()
+            start.record()
+            for _ in range(reps):
+                fn()
+            end.record()
+            end.synchronize()
+            times.append(elapsed(start, end) / reps)
+        return statistics.median(times), first
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (checks the script)")
+    args = ap.parse_args()
+    q = args.quick
+    torch = _torch()
+    J, T = Timer("jitgrad"), Timer("torch")
+    reps, rounds = (1, 1) if q else (20, 7)
+    rows: list = []
+
+    def row(name, jit, ref, unit, note=""):
+        rows.append(dict(case=name, jitgrad=jit, torch=ref, unit=unit, note=note))
+
+    # ---- copy and elementwise bandwidth
+    n = 256 if q else 1 << 26  # 256 MiB per float32 array
+    x = jitgrad.randn(n, device="cuda")
+    y = jitgrad.randn(n, device="cuda")
+    tc = None
+    if torch is not None:
+        tx, ty = torch.randn(n, device="cuda"), torch.randn(n, device="cuda")
+        tout = torch.empty_like(tx)
+        tc, _ = T(lambda: tout.copy_(tx), reps, rounds)
+    jc, _ = J(lambda: x.clone(), reps, rounds)
+    copy_bw = 2 * 4 * n / (tc if tc else jc) / 1e9
+    row("copy bandwidth (GB/s)", 2 * 4 * n / jc / 1e9, copy_bw if tc else None, "GB/s",
+        "the card's reference: torch copy_")
+    jm, jfirst = J(lambda: x * y, reps, rounds)
+    tm = T(lambda: tx * ty, reps, rounds)[0] if torch else None
+    row("x * y bandwidth (GB/s)", 3 * 4 * n / jm / 1e9, 3 * 4 * n / tm / 1e9 if tm else None,
+        "GB/s", f"jitgrad at {3 * 4 * n / jm / 1e9 / copy_bw:.0%} of copy; first call "
+                f"{jfirst * 1e3:.0f} ms")
+    jt, _ = J(lambda: x.tanh(), reps, rounds)
+    tt = T(lambda: tx.tanh(), reps, rounds)[0] if torch else None
+    row("tanh bandwidth (GB/s)", 2 * 4 * n / jt / 1e9, 2 * 4 * n / tt / 1e9 if tt else None,
+        "GB/s", f"jitgrad at {2 * 4 * n / jt / 1e9 / copy_bw:.0%} of copy")
+    del x, y
+
+    # ---- launch overhead
+    from jitgrad.kernels import cuda as K
+
+    s = jitgrad.ones(1, device="cuda")
+    d = s._data
+    jl, _ = J(lambda: K.unary("neg", d), 200 if not q else 1, rounds)
+    jo, _ = J(lambda: s + 1, 200 if not q else 1, rounds)
+    to_ = None
+    if torch is not None:
+        ts = torch.ones(1, device="cuda")
+        to_, _ = T(lambda: ts + 1, 200, rounds)
+    row("one kernel launch (us)", jl * 1e6, None, "us", "K.unary on a 1-element array")
+    row("tiny op s + 1 (us)", jo * 1e6, to_ * 1e6 if to_ else None, "us", "whole Python path")
+
+    # ---- GEMM
+    m = 16 if q else 4096
+    a = jitgrad.randn(m, m, device="cuda")
+    b = jitgrad.randn(m, m, device="cuda")
+    jg, jgf = J(lambda: a @ b, 1 if q else 5, rounds)
+    tg = None
+    if torch is not None:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        ta, tb = torch.randn(m, m, device="cuda"), torch.randn(m, m, device="cuda")
+        tg, _ = T(lambda: ta @ tb, 5, rounds)
+    fl = 2 * m ** 3
+    row(f"GEMM {m} float32 (TFLOP/s)", fl / jg / 1e12, fl / tg / 1e12 if tg else None,
+        "TFLOP/s", f"jitgrad at {tg / jg:.0%} of torch" if tg else "")
+    del a, b
+
+    # ---- (x*y + x).tanh().sum() forward + backward
+    n = 256 if q else 10_000_000
+    xa, ya = np.random.randn(n).astype(np.float32), np.random.randn(n).astype(np.float32)
+
+    def fb(lib, dev_x, dev_y):
+        def step():
+            dev_x.grad = None
+            dev_y.grad = None
+            (dev_x * dev_y + dev_x).tanh().sum().backward()
+        return step
+
+    jx = jitgrad.tensor(xa, device="cuda", requires_grad=True)
+    jy = jitgrad.tensor(ya, device="cuda", requires_grad=True)
+    je, _ = J(fb(jitgrad, jx, jy), reps, rounds)
+    te = None
+    if torch is not None:
+        tx = torch.tensor(xa, device="cuda", requires_grad=True)
+        ty = torch.tensor(ya, device="cuda", requires_grad=True)
+        te, _ = T(fb(torch, tx, ty), reps, rounds)
+    row(f"(x*y + x).tanh().sum() n={n:.0e} (ms)", je * 1e3, te * 1e3 if te else None, "ms",
+        f"ratio {je / te:.2f}x" if te else "")
+
+    # ---- MLP step
+    def mlp_step(lib, batch=128, sizes=(784, 256, 256, 10)):
+        lib.manual_seed(0)
+        i, h1, h2, o = sizes
+        net = lib.nn.Sequential(lib.nn.Linear(i, h1), lib.nn.ReLU(), lib.nn.Linear(h1, h2),
+                                lib.nn.ReLU(), lib.nn.Linear(h2, o)).to("cuda")
+        opt = lib.optim.SGD(net.parameters(), lr=0.01)
+        xb = lib.tensor(np.random.rand(batch, i).astype(np.float32), device="cuda")
+        yb = lib.tensor(np.random.randint(0, o, batch), device="cuda")
+
+        def step():
+            opt.zero_grad()
+            lib.nn.functional.cross_entropy(net(xb), yb).backward()
+            opt.step()
+        return step
+
+    sizes = (16, 8, 8, 4) if q else (784, 256, 256, 10)
+    jmlp, jmf = J(mlp_step(jitgrad, 4 if q else 128, sizes), reps, rounds)
+    tmlp = T(mlp_step(torch, 4 if q else 128, sizes), reps, rounds)[0] if torch else None
+    row("MLP " + "-".join(map(str, sizes)) + " step (ms)", jmlp * 1e3, tmlp * 1e3 if tmlp else None, "ms",
+        (f"ratio {jmlp / tmlp:.2f}x; " if tmlp else "") + f"first call {jmf:.1f} s")
+
+    dev = jitgrad.cuda.get_device_name()
+    print(f"\n{dev}, jitgrad {jitgrad.__version__ if hasattr(jitgrad, '__version__') else ''}, "
+          f"torch {torch.__version__ if torch else 'absent'}\n")
+    print(f"{'case':34} {'jitgrad':>10} {'torch':>10}  note")
+    for r in rows:
+        t = f"{r['torch']:10.2f}" if r["torch"] is not None else f"{'-':>10}"
+        print(f"{r['case']:34} {r['jitgrad']:10.2f} {t}  {r['note']}")
+    out = os.path.join(os.path.dirname(__file__), "results")
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"gpu-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    with open(path, "w") as f:
+        json.dump(dict(device=dev, python=platform.python_version(), quick=q, rows=rows), f,
+                  indent=1)
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
