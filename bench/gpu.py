@@ -123,7 +123,7 @@ def main() -> None:
     tt = T(lambda: tx.tanh(), reps, rounds)[0] if torch else None
     row("tanh bandwidth (GB/s)", 2 * 4 * n / jt / 1e9, 2 * 4 * n / tt / 1e9 if tt else None,
         "GB/s", f"jitgrad at {2 * 4 * n / jt / 1e9 / copy_bw:.0%} of copy")
-    del x, y
+    x = y = None  # free the large arrays
 
     # ---- launch overhead
     from jitgrad.kernels import cuda as K
@@ -152,7 +152,7 @@ def main() -> None:
     fl = 2 * m ** 3
     row(f"GEMM {m} float32 (TFLOP/s)", fl / jg / 1e12, fl / tg / 1e12 if tg else None,
         "TFLOP/s", f"jitgrad at {tg / jg:.0%} of torch" if tg else "")
-    del a, b
+    a = b = None
 
     # ---- (x*y + x).tanh().sum() forward + backward
     n = 256 if q else 10_000_000
@@ -195,7 +195,8 @@ def main() -> None:
     sizes = (16, 8, 8, 4) if q else (784, 256, 256, 10)
     jmlp, jmf = J(mlp_step(jitgrad, 4 if q else 128, sizes), reps, rounds)
     tmlp = T(mlp_step(torch, 4 if q else 128, sizes), reps, rounds)[0] if torch else None
-    row("MLP " + "-".join(map(str, sizes)) + " step (ms)", jmlp * 1e3, tmlp * 1e3 if tmlp else None, "ms",
+    row("MLP " + "-".join(map(str, sizes)) + " step (ms)", jmlp * 1e3,
+        tmlp * 1e3 if tmlp else None, "ms",
         (f"ratio {jmlp / tmlp:.2f}x; " if tmlp else "") + f"first call {jmf:.1f} s")
 
     dev = jitgrad.cuda.get_device_name()

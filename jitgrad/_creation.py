@@ -209,8 +209,9 @@ def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: boo
 
 
 def _zeros_meta(meta) -> Tensor:
-    shape, dt = meta
-    return _wrap(np.zeros(shape, dtype=dt))
+    """Zeros for an output described by (shape, dtype, device)."""
+    shape, dt, dev = meta
+    return _wrap(move(np.zeros(shape, dtype=dt), dev))
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None,

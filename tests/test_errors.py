@@ -49,7 +49,8 @@ def operand(shape, dtype=F32, requires_grad=True, seed=0):
 
 
 def snapshot(tensors):
-    return [(t.detach().cpu().numpy().copy(), None if t.grad is None else t.grad.cpu().numpy().copy())
+    return [(t.detach().cpu().numpy().copy(),
+             None if t.grad is None else t.grad.cpu().numpy().copy())
             for t in tensors]
 
 
@@ -506,8 +507,8 @@ def test_failed_op_inside_a_graph_leaves_it_usable():
     with pytest.raises(RuntimeError):
         h @ dev.ones(4)
     h.sum().backward()
-    np.testing.assert_array_equal(x.grad.cpu().numpy(), 3 + np.broadcast_to(w.detach().cpu().numpy(),
-                                                                       (2, 3)))
+    np.testing.assert_array_equal(x.grad.cpu().numpy(),
+                                  3 + np.broadcast_to(w.detach().cpu().numpy(), (2, 3)))
 
 
 def test_errors_match_torch():

@@ -165,7 +165,7 @@ class Function(metaclass=_FunctionMeta):
                 wrapped.append(o)
                 continue
             nr = len(meta)
-            meta.append((o._data.shape, o._data.dtype))
+            meta.append((o._data.shape, o._data.dtype, o.device))
             if id(o) in dirty:
                 out = o
             elif id(o) in inputs_by_id:

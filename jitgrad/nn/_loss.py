@@ -382,7 +382,8 @@ def _class_targets(st: _Classes) -> tuple:
     scale * (a * softmax - q)."""
     N, C, Dn, eps = st.N, st.C, st.D, st.eps
     keep = (st.tgt != st.ii).reshape(N, 1, Dn)
-    q = np.broadcast_to((eps / C * _host(st.w).astype(np.float64))[None, :, None], (N, C, Dn)).copy()
+    q = np.broadcast_to((eps / C * _host(st.w).astype(np.float64))[None, :, None],
+                        (N, C, Dn)).copy()
     n, d = np.divmod(np.arange(N * Dn), Dn)
     tt = np.where(st.tgt == st.ii, 0, st.tgt)
     q[n, tt, d] += (1.0 - eps) * _host(st.w)[tt]

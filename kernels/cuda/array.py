@@ -51,13 +51,14 @@ class CudaArray:
 
     # base: the array owning the block when this one is a view (numpy's meaning: None for
     # the owner), which keeps the engine's refcount test for reusable buffers valid
-    __slots__ = ("_block", "_offset", "shape", "strides", "dtype", "_writeable", "base",
+    __slots__ = ("_block", "_offset", "shape", "strides", "dtype", "_writeable", "base", "_fv",
                  "__weakref__")
     __array_priority__ = 2000
 
     def __init__(self, block, offset: int, shape: tuple, strides: tuple, dtype,
                  writeable: bool = True, base=None):
         self.base = base
+        self._fv = None  # flat()'s kernel view, made once: the metadata never changes
         self._block = block
         self._offset = offset
         self.shape = tuple(int(n) for n in shape)
@@ -120,11 +121,15 @@ class CudaArray:
 
     def flat(self):
         """A contiguous array as a 1-D kernel argument."""
-        if not _is_contiguous(self.shape, self.strides, self.dtype.itemsize):
-            raise ValueError(f"flat() of a non-contiguous CudaArray {self.shape} with strides "
-                             f"{self.strides}: a kernel would read the wrong elements")
-        return view(self._block, self._offset, (self.size,), (self.dtype.itemsize,),
-                    self.dtype)
+        v = self._fv
+        if v is None:
+            if not _is_contiguous(self.shape, self.strides, self.dtype.itemsize):
+                raise ValueError(f"flat() of a non-contiguous CudaArray {self.shape} with "
+                                 f"strides {self.strides}: a kernel would read the wrong "
+                                 "elements")
+            v = self._fv = view(self._block, self._offset, (self.size,),
+                                (self.dtype.itemsize,), self.dtype)
+        return v
 
     def strided(self):
         """(base, start, strides): a 1-D kernel view from the lowest address this array
@@ -143,7 +148,8 @@ class CudaArray:
 
     def _as(self, shape, strides, offset=None) -> "CudaArray":
         return CudaArray(self._block, self._offset if offset is None else offset, shape,
-                         strides, self.dtype, self._writeable, self.base if self.base is not None else self)
+                         strides, self.dtype, self._writeable,
+                         self.base if self.base is not None else self)
 
     # ------------------------------------------------------------------ views
     def reshape(self, *shape, order: str = "C") -> "CudaArray":

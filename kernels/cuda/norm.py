@@ -153,8 +153,8 @@ def layer_norm_grad(g2, x2, mean, rstd, w, want_x: bool, want_wb: bool, shape=No
     if want_wb:
         dw, db = empty(K, np.float64), empty(K, np.float64)
         if K:
-            bwd_wb[_blocks(K), block_size()](g2.flat(), x2.flat(), M, K, mean.flat(), rstd.flat(), dw.flat(),
-                           db.flat())
+            bwd_wb[_blocks(K), block_size()](g2.flat(), x2.flat(), M, K, mean.flat(),
+                                             rstd.flat(), dw.flat(), db.flat())
     return dx, dw, db
 
 

@@ -53,7 +53,7 @@ def _device_props() -> dict:
     (kernels use grid-stride loops and stay correct for any size)."""
     if not _props:
         if SIM:
-            _props.update(block=32, max_blocks=2, warp=32, sms=1)
+            _props.update(block=4, max_blocks=1, warp=32, sms=1)
         else:
             dev = cuda.get_current_device()
             sms = dev.MULTIPROCESSOR_COUNT
