@@ -171,6 +171,16 @@ def _mm_a(g, a, b):
     return O.matmul(g, V.transpose(b, -1, -2))
 
 
+def _mm_b_like_b(g, a, b):
+    """a^T g for a 2-D b, computed in b's layout: when b is a transposed view (a linear
+    layer's weight.t()), as (g^T a)^T, so that the gradient reaching the weight through the
+    transpose is contiguous and becomes its .grad without a copy."""
+    bd = b._data
+    if bd.strides[0] < bd.strides[1]:
+        return V.t(O.matmul(V.t(g), a))
+    return O.matmul(V.t(a), g)
+
+
 def _mm_b(g, a, b):
     if a.ndim == 1 and b.ndim == 1:
         return O.mul(g, a)
@@ -178,6 +188,8 @@ def _mm_b(g, a, b):
         return O.mul(V.unsqueeze(a, -1), V.unsqueeze(g, -2))
     if b.ndim == 1:
         return V.squeeze(O.matmul(V.transpose(a, -1, -2), V.unsqueeze(g, -1)), -1)
+    if a.ndim == 2 and b.ndim == 2:
+        return _mm_b_like_b(g, a, b)
     return O.matmul(V.transpose(a, -1, -2), g)
 
 
@@ -565,7 +577,7 @@ def _nnconv():
 ADDMM = defvjp("AddmmBackward0",
                lambda g, a, b: g,  # the engine sums g down to the bias's shape
                lambda g, a, b: O.matmul(g, V.t(b)),
-               lambda g, a, b: O.matmul(V.t(a), g))
+               _mm_b_like_b)
 CONVOLUTION = defvjp("ConvolutionBackward0",
                      lambda g, x, w, p: _nnconv().conv_backward_input(g, w, x.shape, p),
                      lambda g, x, w, p: _nnconv().conv_backward_weight(g, x, w.shape, p),

@@ -328,8 +328,34 @@ def _owned(t) -> bool:
     caller's name, this function's parameter and getrefcount's own argument (and for the
     buffer: the tensor, the local `d` and the argument)."""
     d = t._data
-    return (sys.getrefcount(t) <= 3 and d.base is None and sys.getrefcount(d) <= 3
-            and t._grad_fn is None and d.flags.writeable)
+    if sys.getrefcount(t) > 3 or sys.getrefcount(d) > 3 or t._grad_fn is not None:
+        return False
+    b = d.base
+    if b is not None:
+        # A contiguous view of a whole buffer that nothing else holds is as good as owning
+        # it; weight and bias gradients arrive this way (derivatives._mm_b_like_b, sum_to).
+        # Allowed references: to the buffer, the view's, the local `b`, getrefcount's
+        # argument and the view's base tensor's data; to that base tensor, the view's
+        # `_base`, the local `tb` and the argument; to its data (when itself a view of the
+        # buffer), the base tensor's and the argument.
+        if b.base is not None or b.size != d.size:
+            return False
+        extra = 0
+        tb = t._base
+        if tb is not None:
+            td = tb._data
+            if sys.getrefcount(tb) > 3:
+                return False
+            if td is b:
+                extra = 1
+            elif td.base is b and sys.getrefcount(td) <= 3:  # (+ the local `td`)
+                extra = 1
+            else:
+                return False
+            td = None
+        if sys.getrefcount(b) > 3 + extra:
+            return False
+    return d.flags.writeable and d.flags.c_contiguous
 
 
 def _hook_result(fn, old, new):
@@ -551,8 +577,10 @@ def _write_grad(var, g, create_graph: bool, owned: bool = False) -> None:
     if var._grad is None:
         if create_graph:
             var._grad = g
+        elif owned:
+            var._grad = g if g._base is None else Tensor._wrap(g._data)  # no longer a view
         else:
-            var._grad = g if owned else g.detach().clone()
+            var._grad = g.detach().clone()
     elif create_graph or var._grad._requires_grad:
         var._grad = var._grad + g
     else:
