@@ -558,8 +558,19 @@ def _reduce_dims(x: Tensor, dim) -> tuple:
 
 def _sum_data(d: np.ndarray, dims: tuple, keepdim: bool, out_dtype, scale=1.0) -> np.ndarray:
     K = backend(d)
-    a3, kept_shape = K.as_3d(d, dims)
-    r = K.sum_(a3, out_dtype, scale)
+    if dims and d.dtype == out_dtype and d.dtype.kind == "f" and d.size and all(
+            d.strides[i] == 0 for i in dims):
+        # Every reduced dim is a broadcast (an expanded gradient, as mean's backward makes):
+        # the sum is one slice times the count, with no pass over the expanded elements.
+        n = 1
+        for i in dims:
+            n *= d.shape[i]
+        one = d[tuple(slice(0, 1) if i in dims else slice(None) for i in range(d.ndim))]
+        r = K.binary("mul", one, np.array(n * scale, dtype=d.dtype), one.shape)
+        kept_shape = tuple(s for i, s in enumerate(d.shape) if i not in dims)
+    else:
+        a3, kept_shape = K.as_3d(d, dims)
+        r = K.sum_(a3, out_dtype, scale)
     if keepdim:
         return r.reshape(tuple(1 if i in dims else n for i, n in enumerate(d.shape)))
     return r.reshape(kept_shape)
