@@ -11,11 +11,29 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from conftest import DEVICE
 
 import jitgrad
 from jitgrad import nn
 from jitgrad.nn import functional as F
 from jitgrad.nn import init
+
+
+class _OnDevice:
+    """jitgrad with its creation functions defaulting to the suite's device (DEVICE)."""
+
+    _CREATE = ("tensor", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "eye",
+               "linspace", "randint", "as_tensor")
+
+    def __getattr__(self, name):
+        fn = getattr(jitgrad, name)
+        if name in self._CREATE:
+            return lambda *a, **k: fn(*a, **{"device": DEVICE, **k})
+        return fn
+
+
+J = _OnDevice()
+ON_CPU_ONLY = pytest.mark.skipif(DEVICE != "cpu", reason="CPU kernel internals (numpy arrays)")
 
 
 @pytest.fixture
@@ -24,7 +42,7 @@ def torch():
 
 
 def _np(t):
-    return t.detach().numpy()
+    return t.detach().cpu().numpy()
 
 
 def _same_bits(a, b) -> bool:
@@ -68,11 +86,14 @@ def _model(lib, block):
 # =========================================================================== Parameter
 
 def test_parameter_basics(torch):
-    t = jitgrad.tensor([1.0, 2.0])
+    t = J.tensor([1.0, 2.0])
     p = nn.Parameter(t)
     assert isinstance(p, jitgrad.Tensor) and p.requires_grad and p.is_leaf
-    assert repr(p) == repr(torch.nn.Parameter(torch.tensor([1.0, 2.0])))
-    assert repr(p).startswith("Parameter containing:\ntensor([1., 2.], requires_grad=True)")
+    on = "" if DEVICE == "cpu" else "device='cuda:0', "  # torch's repr of a CUDA tensor
+    want = repr(torch.nn.Parameter(torch.tensor([1.0, 2.0])))
+    assert repr(p) == want.replace("requires_grad=True", on + "requires_grad=True")
+    assert repr(p).startswith("Parameter containing:\ntensor([1., 2.], " + on +
+                              "requires_grad=True)")
     # shares storage and version counter with the tensor it was made from
     with jitgrad.no_grad():
         t.add_(1)
@@ -80,11 +101,11 @@ def test_parameter_basics(torch):
     assert not nn.Parameter(t, requires_grad=False).requires_grad
     assert nn.Parameter().shape == (0,)
     with pytest.raises(RuntimeError, match="floating point"):
-        nn.Parameter(jitgrad.tensor([1, 2]))
+        nn.Parameter(J.tensor([1, 2]))
 
 
 def test_parameter_in_ops_and_copies():
-    p = nn.Parameter(jitgrad.tensor([1.0, -2.0]))
+    p = nn.Parameter(J.tensor([1.0, -2.0]))
     y = (p * p).sum()
     assert type(p * 2) is jitgrad.Tensor  # results are plain tensors, as in torch
     y.backward()
@@ -135,19 +156,19 @@ def test_shared_modules_and_tied_weights_appear_once():
 
 def test_setattr_rules_and_errors():
     m = nn.Module()
-    m.w = nn.Parameter(jitgrad.zeros(2))
+    m.w = nn.Parameter(J.zeros(2))
     assert "w" in m._parameters
     with pytest.raises(TypeError, match=r"cannot assign 'jitgrad.FloatTensor' as parameter 'w' "
                                         r"\(torch.nn.Parameter or None expected\)"):
-        m.w = jitgrad.zeros(2)
+        m.w = J.zeros(2)
     m.w = None  # allowed: the name stays registered, with no value
     assert m.w is None and "w" in m._parameters and list(m.parameters()) == []
-    m.register_buffer("b", jitgrad.zeros(1))
-    m.b = jitgrad.ones(1)  # a tensor assigned to a buffer name replaces the buffer
+    m.register_buffer("b", J.zeros(1))
+    m.b = J.ones(1)  # a tensor assigned to a buffer name replaces the buffer
     assert m._buffers["b"].tolist() == [1.0]
     with pytest.raises(TypeError, match="cannot assign 'int' as buffer 'b'"):
         m.b = 3
-    m.c = nn.Buffer(jitgrad.ones(2), persistent=False)
+    m.c = nn.Buffer(J.ones(2), persistent=False)
     assert "c" in m._buffers and "c" not in m.state_dict()
     m.child = nn.Linear(1, 1)
     with pytest.raises(TypeError, match="as child module 'child'"):
@@ -165,9 +186,9 @@ def test_setattr_rules_and_errors():
         m.add_module("x", 3)
     with pytest.raises(TypeError, match="cannot assign 'jitgrad.FloatTensor' object to "
                                         "parameter 'q'"):
-        m.register_parameter("q", jitgrad.zeros(1))
-    q = nn.Parameter(jitgrad.ones(1))
-    q._grad_fn = (jitgrad.ones(1, requires_grad=True) * 2).grad_fn  # a non-leaf "parameter"
+        m.register_parameter("q", J.zeros(1))
+    q = nn.Parameter(J.ones(1))
+    q._grad_fn = (J.ones(1, requires_grad=True) * 2).grad_fn  # a non-leaf "parameter"
     with pytest.raises(ValueError, match="Cannot assign non-leaf Tensor to parameter 'r'"):
         m.register_parameter("r", q)
     with pytest.raises(AttributeError, match="'Module' object has no attribute 'nope'"):
@@ -179,7 +200,7 @@ def test_setattr_rules_and_errors():
 def test_assignment_before_init_is_an_error():
     class Early(nn.Module):
         def __init__(self):
-            self.w = nn.Parameter(jitgrad.zeros(1))
+            self.w = nn.Parameter(J.zeros(1))
             super().__init__()
 
     with pytest.raises(AttributeError, match=r"cannot assign parameters before "
@@ -214,11 +235,11 @@ def test_train_eval_zero_grad_requires_grad():
     assert all(mod.training for mod in m.modules())
     with pytest.raises(ValueError, match="training mode is expected to be boolean"):
         m.train("yes")
-    m = nn.Sequential(Block(), nn.ReLU(), nn.Linear(4, 2))
-    m(jitgrad.ones(2, 3)).sum().backward()
+    m = nn.Sequential(Block(), nn.ReLU(), nn.Linear(4, 2)).to(DEVICE)
+    m(J.ones(2, 3)).sum().backward()
     assert all(p.grad is not None for p in m.parameters())
     m.zero_grad(set_to_none=False)
-    assert all(p.grad is not None and not p.grad._data.any() for p in m.parameters())
+    assert all(p.grad is not None and not p.grad.cpu().numpy().any() for p in m.parameters())
     m.zero_grad()  # torch's default: set_to_none=True
     assert all(p.grad is None for p in m.parameters())
     m.requires_grad_(False)
@@ -235,34 +256,35 @@ def test_apply_visits_children_first():
 # =========================================================================== conversion
 
 def test_to_dtype_keeps_parameter_identity_and_converts_grads():
-    m = Block()
-    m.register_buffer("count", jitgrad.tensor([3]))
+    m = Block().to(DEVICE)
+    m.register_buffer("count", J.tensor([3]))
     w = m.fc.weight
-    m(jitgrad.ones(2, 3)).sum().backward()
+    m(J.ones(2, 3)).sum().backward()
     assert m.double() is m
     assert m.fc.weight is w and w.dtype == jitgrad.float64 and w.grad.dtype == jitgrad.float64
     assert m.running.dtype == jitgrad.float64 and m.count.dtype == jitgrad.int64
     m.to(jitgrad.float32)
     assert w.dtype == jitgrad.float32 and m.running.dtype == jitgrad.float32
-    m.to("cpu")
-    m.to(device="cpu", dtype=jitgrad.float64)
+    m.to(DEVICE)
+    m.to(device=DEVICE, dtype=jitgrad.float64)
     assert w.dtype == jitgrad.float64
-    m.float().cpu()
+    m.float().cpu().to(DEVICE)
     assert w.dtype == jitgrad.float32
-    assert m(jitgrad.ones(2, 3)).dtype == jitgrad.float32
+    assert m(J.ones(2, 3)).dtype == jitgrad.float32
     with pytest.raises(TypeError, match="nn.Module.to only accepts floating point or complex "
                                         "dtypes, but got desired dtype=jitgrad.int64"):
         m.to(jitgrad.int64)
 
 
+@pytest.mark.skipif(DEVICE != "cpu", reason="CUDA is available in this run")
 def test_unavailable_device_raises_and_changes_nothing():
     m = Block()
-    before = {k: v.numpy().copy() for k, v in m.state_dict().items()}
+    before = {k: v.cpu().numpy().copy() for k, v in m.state_dict().items()}
     for call in (lambda: m.cuda(), lambda: m.to("cuda"), lambda: m.to("cuda:0"),
                  lambda: nn.Sequential().cuda()):
         with pytest.raises(RuntimeError, match="device 'cuda' is not available"):
             call()
-    assert all(np.array_equal(before[k], v.numpy()) for k, v in m.state_dict().items())
+    assert all(np.array_equal(before[k], v.cpu().numpy()) for k, v in m.state_dict().items())
     assert m.fc.weight.dtype == jitgrad.float32
 
 
@@ -282,7 +304,7 @@ def test_state_dict_is_detached_and_shares_storage():
 
 def _callable_model():
     return nn.Sequential(Block(), nn.ReLU(), nn.Sequential(nn.Linear(4, 4), nn.Tanh()),
-                         nn.Linear(4, 2))
+                         nn.Linear(4, 2)).to(DEVICE)
 
 
 def test_load_state_dict_round_trip_gives_identical_outputs():
@@ -290,7 +312,7 @@ def test_load_state_dict_round_trip_gives_identical_outputs():
     a = _callable_model()
     jitgrad.manual_seed(2)
     b = _callable_model()
-    x = jitgrad.randn(5, 3)
+    x = J.randn(5, 3)
     assert not np.array_equal(_np(a(x)), _np(b(x)))
     w = b[0].fc.weight
     res = b.load_state_dict(a.state_dict())
@@ -345,7 +367,7 @@ def test_load_state_dict_value_checks():
                                            "torch.Tensor or Tensor-like object"):
         m.load_state_dict(sd)
     with pytest.raises(TypeError, match="Expected state_dict to be dict-like"):
-        m.load_state_dict([("scale", jitgrad.ones(4))])
+        m.load_state_dict([("scale", J.ones(4))])
     # assign=True makes the loaded tensors the parameters
     sd = Block().state_dict()
     m.load_state_dict(sd, assign=True)
@@ -355,8 +377,8 @@ def test_load_state_dict_value_checks():
 
 def test_load_state_dict_0d_from_1_element():
     m = nn.Module()
-    m.p = nn.Parameter(jitgrad.tensor(1.0))
-    m.load_state_dict({"p": jitgrad.tensor([5.0])})
+    m.p = nn.Parameter(J.tensor(1.0))
+    m.load_state_dict({"p": J.tensor([5.0])})
     assert m.p.item() == 5.0 and m.p.shape == ()
 
 
@@ -389,18 +411,18 @@ def test_extra_state_and_state_dict_hooks():
 # =========================================================================== hooks
 
 def test_forward_hooks_run_in_order_and_can_replace_values():
-    m = nn.Linear(2, 2)
+    m = nn.Linear(2, 2).to(DEVICE)
     log = []
     h1 = m.register_forward_pre_hook(lambda mod, args: (args[0] * 0,))
     h2 = m.register_forward_hook(lambda mod, args, out: log.append("post") or out + 1)
     h3 = m.register_forward_hook(lambda mod, args, out: log.append("first"), prepend=True)
-    out = m(jitgrad.ones(3, 2))
+    out = m(J.ones(3, 2))
     assert log == ["first", "post"]
     assert np.allclose(_np(out), _np(m.bias) + 1)
     for h in (h1, h2, h3):
         h.remove()
     assert not m._forward_hooks and not m._forward_pre_hooks
-    out = m(jitgrad.ones(3, 2))
+    out = m(J.ones(3, 2))
     assert np.allclose(_np(out), _np(m.weight).sum(1) + _np(m.bias))
 
 
@@ -416,18 +438,18 @@ def test_forward_hooks_with_kwargs_and_always_call():
     seen = []
     with m.register_forward_hook(lambda mod, args, kwargs, out: seen.append(kwargs["k"]),
                                  with_kwargs=True):
-        assert m(jitgrad.ones(1), k=2.0).item() == 3.0
+        assert m(J.ones(1), k=2.0).item() == 3.0
     assert seen == [3.0] and not m._forward_hooks_with_kwargs
     m._forward_pre_hooks.clear()
     called = []
     m.register_forward_hook(lambda mod, args, out: called.append(out), always_call=True)
     with pytest.raises(ValueError, match="negative"):
-        m(jitgrad.ones(1), k=-1.0)
+        m(J.ones(1), k=-1.0)
     assert called == [None]
     bad = Scale()
     bad.register_forward_pre_hook(lambda mod, args, kwargs: 5, with_kwargs=True)
     with pytest.raises(RuntimeError, match="forward pre-hook must return None or a tuple"):
-        bad(jitgrad.ones(1))
+        bad(J.ones(1))
 
 
 # =========================================================================== repr
@@ -475,7 +497,7 @@ def test_repr_without_torch():
 # =========================================================================== containers
 
 def test_sequential_container():
-    a, b, c = nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)
+    a, b, c = nn.Linear(2, 3).to(DEVICE), nn.ReLU(), nn.Linear(3, 1).to(DEVICE)
     s = nn.Sequential(a, b)
     s.append(c)
     assert len(s) == 3 and list(s) == [a, b, c] and s[-1] is c and s[0] is a
@@ -484,7 +506,7 @@ def test_sequential_container():
     assert list(sub._modules) == ["1", "2"]  # slices keep the names, as in torch
     with pytest.raises(IndexError, match="index 3 is out of range"):
         s[3]
-    x = jitgrad.ones(4, 2)
+    x = J.ones(4, 2)
     assert np.allclose(_np(s(x)), _np(c(b(a(x)))))
     del s[1]
     assert list(s._modules) == ["0", "1"] and list(s) == [a, c]
@@ -524,18 +546,18 @@ def test_module_list_and_dict():
 # =========================================================================== layers
 
 def test_linear_forward_backward(rng):
-    lin = nn.Linear(5, 3)
-    x = jitgrad.tensor(rng.standard_normal((4, 5)).astype(np.float32), requires_grad=True)
+    lin = nn.Linear(5, 3).to(DEVICE)
+    x = J.tensor(rng.standard_normal((4, 5)).astype(np.float32), requires_grad=True)
     y = lin(x)
     w, b = _np(lin.weight), _np(lin.bias)
     np.testing.assert_allclose(_np(y), _np(x) @ w.T + b, rtol=1e-5, atol=1e-6)
     g = rng.standard_normal((4, 3)).astype(np.float32)
-    y.backward(jitgrad.tensor(g))
+    y.backward(J.tensor(g))
     np.testing.assert_allclose(_np(lin.weight.grad), g.T @ _np(x), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(_np(lin.bias.grad), g.sum(0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(_np(x.grad), g @ w, rtol=1e-5, atol=1e-5)
-    assert lin(jitgrad.ones(5)).shape == (3,)
-    assert lin(jitgrad.ones(2, 7, 5)).shape == (2, 7, 3)
+    assert lin(J.ones(5)).shape == (3,)
+    assert lin(J.ones(2, 7, 5)).shape == (2, 7, 3)
     nb = nn.Linear(5, 3, bias=False, dtype=jitgrad.float64)
     assert nb.bias is None and nb.weight.dtype == jitgrad.float64
     assert repr(nb) == "Linear(in_features=5, out_features=3, bias=False)"
@@ -547,10 +569,10 @@ def test_linear_initial_values_equal_torch_bit_for_bit(torch):
         jitgrad.manual_seed(seed)
         torch.manual_seed(seed)
         a, b = nn.Linear(784, 256), torch.nn.Linear(784, 256)
-        assert _same_bits(_np(a.weight), b.weight.detach().numpy())
-        assert _same_bits(_np(a.bias), b.bias.detach().numpy())
+        assert _same_bits(_np(a.weight), b.weight.detach().cpu().numpy())
+        assert _same_bits(_np(a.bias), b.bias.detach().cpu().numpy())
         # and the generator is left where torch's is
-        assert _same_bits(jitgrad.rand(5).numpy(), torch.rand(5).numpy())
+        assert _same_bits(J.rand(5).cpu().numpy(), torch.rand(5).cpu().numpy())
 
 
 def test_linear_initial_value_distribution():
@@ -563,7 +585,7 @@ def test_linear_initial_value_distribution():
 
 
 def test_flatten_unflatten():
-    x = jitgrad.arange(24.0).reshape(2, 3, 4)
+    x = J.arange(24.0).reshape(2, 3, 4)
     assert nn.Flatten()(x).shape == (2, 12)
     assert nn.Flatten(0, 1)(x).shape == (6, 4)
     assert nn.Unflatten(1, (3, 1))(x).shape == (2, 3, 1, 4)
@@ -592,16 +614,16 @@ def test_activation_layers_match_torch(torch, name, args, functional):
                     "its family)")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 5)) * 3
-    got = getattr(nn, name)(*args)(jitgrad.tensor(x))
+    got = getattr(nn, name)(*args)(J.tensor(x))
     want = getattr(torch.nn, name)(*args)(torch.tensor(x))
     assert got.dtype == jitgrad.float64
-    np.testing.assert_allclose(_np(got), want.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_np(got), want.cpu().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_inplace_relu_layer():
     if "inplace" not in F.relu.__code__.co_varnames:
         pytest.skip("jitgrad.nn.functional.relu has no inplace argument yet")
-    x = jitgrad.tensor([-1.0, 2.0])
+    x = J.tensor([-1.0, 2.0])
     assert nn.ReLU(inplace=True)(x) is x and x.tolist() == [0.0, 2.0]
 
 
@@ -617,10 +639,10 @@ def test_calculate_gain_and_fans(torch):
     with pytest.raises(ValueError, match="negative_slope True not a valid number"):
         init.calculate_gain("leaky_relu", True)
     for shape in [(5, 3), (8, 4, 3, 3), (2, 6, 5)]:
-        assert init._calculate_fan_in_and_fan_out(jitgrad.empty(shape)) == \
+        assert init._calculate_fan_in_and_fan_out(J.empty(shape)) == \
             torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
     with pytest.raises(ValueError, match="fewer than 2 dimensions"):
-        init._calculate_fan_in_and_fan_out(jitgrad.empty(3))
+        init._calculate_fan_in_and_fan_out(J.empty(3))
 
 
 _INITS = [
@@ -637,7 +659,7 @@ _INITS = [
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_random_inits_equal_torch_bit_for_bit(torch, name, kwargs, dtype):
     for shape, gen in [((30, 20), False), ((8, 3, 3, 2), True), ((3, 4), False)]:
-        t = jitgrad.empty(shape, dtype=getattr(jitgrad, dtype))
+        t = J.empty(shape, dtype=getattr(jitgrad, dtype))
         tt = torch.empty(shape, dtype=getattr(torch, dtype))
         if gen:
             g, tg = jitgrad.Generator().manual_seed(11), torch.Generator().manual_seed(11)
@@ -651,14 +673,14 @@ def test_random_inits_equal_torch_bit_for_bit(torch, name, kwargs, dtype):
         if name == "trunc_normal_" and kwargs.get("a") == 0.5:
             # the narrow-window branch compares log(uniform) with float32/64 libm logs,
             # which may differ in the last bit from torch's vectorised log
-            np.testing.assert_allclose(t.numpy(), tt.numpy(), rtol=1e-6)
+            np.testing.assert_allclose(t.cpu().numpy(), tt.cpu().numpy(), rtol=1e-6)
         else:
-            assert _same_bits(t.numpy(), tt.numpy()), (shape, gen)
+            assert _same_bits(t.cpu().numpy(), tt.cpu().numpy()), (shape, gen)
 
 
 def test_init_statistics_without_torch():
     jitgrad.manual_seed(0)
-    w = jitgrad.empty(300, 200)
+    w = J.empty(300, 200)
     init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
     assert abs(_np(w).std() - math.sqrt(2 / 300)) < 0.02 * math.sqrt(2 / 300)
     init.xavier_uniform_(w)
@@ -673,7 +695,7 @@ def test_init_statistics_without_torch():
 
 
 def test_deterministic_inits_and_inplace_semantics():
-    p = nn.Parameter(jitgrad.empty(3, 4))
+    p = nn.Parameter(J.empty(3, 4))
     v = p._version
     assert init.constant_(p, 0.25) is p and np.all(_np(p) == 0.25)
     assert p._version == v + 1 and p.grad_fn is None and p.requires_grad
@@ -684,29 +706,29 @@ def test_deterministic_inits_and_inplace_semantics():
     init.eye_(p)
     assert np.array_equal(_np(p), np.eye(3, 4, dtype=np.float32))
     with pytest.raises(ValueError, match="Only tensors with 2 dimensions are supported"):
-        init.eye_(jitgrad.empty(2, 2, 2))
-    w = jitgrad.empty(4, 2, 3, 3)
+        init.eye_(J.empty(2, 2, 2))
+    w = J.empty(4, 2, 3, 3)
     init.dirac_(w, groups=2)
     assert _np(w).sum() == 4 and _np(w)[0, 0, 1, 1] == 1 and _np(w)[2, 0, 1, 1] == 1
     init.orthogonal_(w, gain=2.0)
     flat = _np(w).reshape(4, -1)
     np.testing.assert_allclose(flat @ flat.T, 4 * np.eye(4), atol=1e-5)
     with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
-        init.kaiming_uniform_(jitgrad.empty(0, 3))
+        init.kaiming_uniform_(J.empty(0, 3))
     with pytest.raises(ValueError, match="Mode fan_bad not supported"):
-        init.kaiming_uniform_(jitgrad.empty(2, 3), mode="fan_bad")
+        init.kaiming_uniform_(J.empty(2, 3), mode="fan_bad")
     with pytest.raises(RuntimeError, match="\"check_uniform_bounds\" not implemented for "
                                            "'Long'"):
-        init.uniform_(jitgrad.zeros(3, dtype=jitgrad.int64))
+        init.uniform_(J.zeros(3, dtype=jitgrad.int64))
 
 
 def test_orthogonal_matches_torch(torch):
     for shape in [(6, 4), (3, 8), (4, 2, 3)]:
         jitgrad.manual_seed(4)
         torch.manual_seed(4)
-        a = init.orthogonal_(jitgrad.empty(shape), gain=1.3)
+        a = init.orthogonal_(J.empty(shape), gain=1.3)
         b = torch.nn.init.orthogonal_(torch.empty(shape), gain=1.3)
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a.cpu().numpy(), b.cpu().numpy(), rtol=1e-4, atol=1e-5)
 
 
 # =========================================================================== nn.utils
@@ -715,34 +737,34 @@ def test_clip_grad_norm_matches_torch(torch, rng):
     for norm_type in (2.0, 1.0, math.inf, 3.0):
         for max_norm in (0.5, 100.0):
             grads = [rng.standard_normal(s).astype(np.float32) for s in [(3, 4), (5,), (2, 2)]]
-            ps = [nn.Parameter(jitgrad.zeros(g.shape)) for g in grads]
+            ps = [nn.Parameter(J.zeros(g.shape)) for g in grads]
             tps = [torch.nn.Parameter(torch.zeros(g.shape)) for g in grads]
             for p, tp, g in zip(ps, tps, grads):
-                p.grad, tp.grad = jitgrad.tensor(g), torch.tensor(g)
+                p.grad, tp.grad = J.tensor(g), torch.tensor(g)
             total = nn.utils.clip_grad_norm_(ps, max_norm, norm_type)
             ttotal = torch.nn.utils.clip_grad_norm_(tps, max_norm, norm_type)
             assert total.dtype == jitgrad.float32 and total.shape == ()
             np.testing.assert_allclose(total.item(), ttotal.item(), rtol=1e-6)
             for p, tp in zip(ps, tps):
-                np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6,
+                np.testing.assert_allclose(p.grad.cpu().numpy(), tp.grad.cpu().numpy(), rtol=1e-6,
                                            atol=1e-7)
 
 
 def test_clip_grad_without_torch():
-    p = nn.Parameter(jitgrad.zeros(2))
-    p.grad = jitgrad.tensor([3.0, 4.0])
+    p = nn.Parameter(J.zeros(2))
+    p.grad = J.tensor([3.0, 4.0])
     total = nn.utils.clip_grad_norm_(p, 1.0)
     assert total.item() == 5.0
-    np.testing.assert_allclose(p.grad.numpy(), [0.6, 0.8], rtol=1e-5)
-    p.grad = jitgrad.tensor([math.inf, 1.0])
+    np.testing.assert_allclose(p.grad.cpu().numpy(), [0.6, 0.8], rtol=1e-5)
+    p.grad = J.tensor([math.inf, 1.0])
     with pytest.raises(RuntimeError, match="The total norm of order 2.0 for gradients from "
                                            "`parameters` is non-finite"):
         nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
     assert p.grad.tolist() == [math.inf, 1.0]  # unchanged by the failed call
-    p.grad = jitgrad.tensor([-3.0, 0.5])
+    p.grad = J.tensor([-3.0, 0.5])
     nn.utils.clip_grad_value_([p], 1.0)
     assert p.grad.tolist() == [-1.0, 0.5]
-    assert nn.utils.clip_grad_norm_([nn.Parameter(jitgrad.zeros(1))], 1.0).item() == 0.0
+    assert nn.utils.clip_grad_norm_([nn.Parameter(J.zeros(1))], 1.0).item() == 0.0
 
 
 def test_parameters_vector_round_trip():
@@ -750,7 +772,7 @@ def test_parameters_vector_round_trip():
     vec = nn.utils.parameters_to_vector(m.parameters())
     assert vec.shape == (8,)
     assert np.array_equal(_np(vec), np.concatenate([_np(m.weight).ravel(), _np(m.bias)]))
-    nn.utils.vector_to_parameters(jitgrad.arange(8.0), m.parameters())
+    nn.utils.vector_to_parameters(J.arange(8.0), m.parameters())
     assert _np(m.bias).tolist() == [6.0, 7.0] and _np(m.weight)[1].tolist() == [3.0, 4.0, 5.0]
     with pytest.raises(RuntimeError, match="expected a 1-D vector of 8 elements"):
-        nn.utils.vector_to_parameters(jitgrad.zeros(7), m.parameters())
+        nn.utils.vector_to_parameters(J.zeros(7), m.parameters())

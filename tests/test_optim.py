@@ -9,10 +9,28 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import CUDASIM, DEVICE
 
 import jitgrad
 from jitgrad import nn, optim
 from jitgrad.optim import lr_scheduler
+
+
+class _OnDevice:
+    """jitgrad with its creation functions defaulting to the suite's device (DEVICE)."""
+
+    _CREATE = ("tensor", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "eye",
+               "linspace", "randint", "as_tensor")
+
+    def __getattr__(self, name):
+        fn = getattr(jitgrad, name)
+        if name in self._CREATE:
+            return lambda *a, **k: fn(*a, **{"device": DEVICE, **k})
+        return fn
+
+
+J = _OnDevice()
+ON_CPU_ONLY = pytest.mark.skipif(DEVICE != "cpu", reason="CPU kernel internals (numpy arrays)")
 
 
 @pytest.fixture
@@ -21,7 +39,7 @@ def torch():
 
 
 def _param(values, dtype=np.float32):
-    return nn.Parameter(jitgrad.tensor(np.array(values, dtype=dtype)))
+    return nn.Parameter(J.tensor(np.array(values, dtype=dtype)))
 
 
 # =========================================================================== vs torch
@@ -50,7 +68,7 @@ def _pair(torch, name, kw, shapes, dtype, seed):
     """The same parameters in jitgrad and torch, and optimizers over two groups."""
     rng = np.random.default_rng(seed)
     init = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    ps = [nn.Parameter(jitgrad.tensor(w.copy())) for w in init]
+    ps = [nn.Parameter(J.tensor(w.copy())) for w in init]
     tps = [torch.nn.Parameter(torch.tensor(w.copy())) for w in init]
     # two groups, the second with its own lr, to check per-group options
     groups = [{"params": ps[:-1]}, {"params": ps[-1:], "lr": kw["lr"] * 0.5}]
@@ -63,7 +81,7 @@ def _pair(torch, name, kw, shapes, dtype, seed):
 def _step_both(rng, ps, tps, opt, topt, dtype, torch):
     for p, tp in zip(ps, tps):
         g = rng.standard_normal(p.shape).astype(dtype)
-        p.grad, tp.grad = jitgrad.tensor(g), torch.tensor(g)
+        p.grad, tp.grad = J.tensor(g), torch.tensor(g)
     opt.step()
     topt.step()
 
@@ -83,7 +101,7 @@ def test_trajectory_matches_torch(torch, name, kw, dtype):
     for _ in range(6):
         _step_both(rng, ps, tps, opt, topt, dtype, torch)
         for p, tp in zip(ps, tps):
-            np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(),
+            np.testing.assert_allclose(p.detach().cpu().numpy(), tp.detach().cpu().numpy(),
                                        **_tol(name, dtype))
     # the state has torch's layout and values
     sd, tsd = opt.state_dict(), topt.state_dict()
@@ -94,7 +112,7 @@ def test_trajectory_matches_torch(torch, name, kw, dtype):
         for key, v in tsd["state"][k].items():
             got = sd["state"][k][key]
             assert got.dtype.name == str(v.dtype).split(".")[1] and got.shape == tuple(v.shape)
-            np.testing.assert_allclose(got.numpy(), v.numpy(), **_tol(name, dtype))
+            np.testing.assert_allclose(got.cpu().numpy(), v.cpu().numpy(), **_tol(name, dtype))
 
 
 @pytest.mark.parametrize("name,kw", [c for c in CASES if c[0] != "SGD"][::3] + [CASES[2]])
@@ -104,25 +122,26 @@ def test_state_dict_round_trip_then_continue(torch, name, kw):
     for _ in range(3):
         _step_both(rng, ps, tps, opt, topt, dtype, torch)
     # a new model and optimizer take over from the saved states
-    ps2 = [nn.Parameter(jitgrad.tensor(p.detach().numpy().copy())) for p in ps]
+    ps2 = [nn.Parameter(J.tensor(p.detach().cpu().numpy().copy())) for p in ps]
     opt2 = getattr(optim, name)([{"params": ps2[:-1]}, {"params": ps2[-1:]}], **kw)
     opt2.load_state_dict(opt.state_dict())
     assert opt2.param_groups[1]["lr"] == kw["lr"] * 0.5
     for _ in range(3):
         for p, p2, tp in zip(ps, ps2, tps):
             g = rng.standard_normal(p.shape).astype(dtype)
-            p.grad, p2.grad, tp.grad = jitgrad.tensor(g), jitgrad.tensor(g), torch.tensor(g)
+            p.grad, p2.grad, tp.grad = J.tensor(g), J.tensor(g), torch.tensor(g)
         opt.step()
         opt2.step()
         topt.step()
         for p, p2, tp in zip(ps, ps2, tps):
-            assert np.array_equal(p.detach().numpy(), p2.detach().numpy())
-            np.testing.assert_allclose(p2.detach().numpy(), tp.detach().numpy(),
+            assert np.array_equal(p.detach().cpu().numpy(), p2.detach().cpu().numpy())
+            np.testing.assert_allclose(p2.detach().cpu().numpy(), tp.detach().cpu().numpy(),
                                        **_tol(name, dtype))
     # the loaded state is a copy: stepping opt2 did not touch opt's tensors
     assert opt.state[ps[0]] is not opt2.state[ps2[0]]
 
 
+@pytest.mark.skipif(DEVICE != "cpu", reason="bit-exact with torch's CPU FMA kernels")
 def test_sgd_is_bit_exact_with_torch(torch):
     """torch's CPU kernels use fused multiply-adds (add with alpha, addcmul, lerp); the
     kernels here round where torch rounds, so SGD, which needs no sqrt, agrees exactly."""
@@ -133,7 +152,7 @@ def test_sgd_is_bit_exact_with_torch(torch):
         rng, ps, tps, opt, topt = _pair(torch, "SGD", kw, [shape], np.float32, 2)
         for _ in range(4):
             _step_both(rng, ps, tps, opt, topt, np.float32, torch)
-        assert np.array_equal(ps[0].detach().numpy(), tps[0].detach().numpy())
+        assert np.array_equal(ps[0].detach().cpu().numpy(), tps[0].detach().cpu().numpy())
 
 
 @pytest.mark.parametrize("name,kw", [CASES[5], CASES[8], CASES[10], CASES[13]])
@@ -141,7 +160,7 @@ def test_parallel_kernels_match_torch(torch, name, kw):
     rng, ps, tps, opt, topt = _pair(torch, name, kw, [(400, 400), (3,)], np.float32, 3)
     for _ in range(3):
         _step_both(rng, ps, tps, opt, topt, np.float32, torch)
-    np.testing.assert_allclose(ps[0].detach().numpy(), tps[0].detach().numpy(), rtol=1e-4,
+    np.testing.assert_allclose(ps[0].detach().cpu().numpy(), tps[0].detach().cpu().numpy(), rtol=1e-4,
                                atol=1e-5)
 
 
@@ -208,29 +227,29 @@ class _Reference:
 @pytest.mark.parametrize("name,kw", CASES, ids=_IDS)
 def test_trajectory_matches_reference_formulas(name, kw, rng):
     w0 = rng.standard_normal((4, 3))
-    p = nn.Parameter(jitgrad.tensor(w0.copy()))
+    p = nn.Parameter(J.tensor(w0.copy()))
     opt = getattr(optim, name)([p], **kw)
     ref = _Reference(name, kw, w0)
     for _ in range(5):
         g = rng.standard_normal((4, 3))
-        p.grad = jitgrad.tensor(g)
+        p.grad = J.tensor(g)
         opt.step()
         ref.step(g)
-        np.testing.assert_allclose(p.detach().numpy(), ref.w, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(p.detach().cpu().numpy(), ref.w, rtol=1e-12, atol=1e-14)
 
 
 def test_sgd_closed_form():
     p = _param([1.0, -2.0])
     opt = optim.SGD([p], lr=0.1)
-    p.grad = jitgrad.tensor([0.5, 1.0])
+    p.grad = J.tensor([0.5, 1.0])
     opt.step()
-    np.testing.assert_array_equal(p.detach().numpy(), np.float32([1.0, -2.0])
+    np.testing.assert_array_equal(p.detach().cpu().numpy(), np.float32([1.0, -2.0])
                                   - np.float32(0.1) * np.float32([0.5, 1.0]))
     # momentum: buf = g, then 0.9 * buf + g
     p = _param([0.0], np.float64)
     opt = optim.SGD([p], lr=1.0, momentum=0.9)
     for _ in range(2):
-        p.grad = jitgrad.tensor([1.0], dtype=jitgrad.float64)
+        p.grad = J.tensor([1.0], dtype=jitgrad.float64)
         opt.step()
     assert p.item() == pytest.approx(-(1.0 + 1.9))
     assert opt.state[p]["momentum_buffer"].item() == pytest.approx(1.9)
@@ -241,14 +260,14 @@ def test_adam_first_step_closed_form():
     # p -= lr * g / (|g| + eps * sqrt(1-b2)... ) ~ lr * sign(g)
     p = _param([1.0, 1.0, 1.0], np.float64)
     opt = optim.Adam([p], lr=0.01, eps=0.0)
-    p.grad = jitgrad.tensor([3.0, -0.5, 1e-3], dtype=jitgrad.float64)
+    p.grad = J.tensor([3.0, -0.5, 1e-3], dtype=jitgrad.float64)
     opt.step()
-    np.testing.assert_allclose(p.detach().numpy(), [0.99, 1.01, 0.99], rtol=1e-12)
+    np.testing.assert_allclose(p.detach().cpu().numpy(), [0.99, 1.01, 0.99], rtol=1e-12)
     assert opt.state[p]["step"].item() == 1.0 and opt.state[p]["step"].dtype == jitgrad.float32
     # AdamW with weight decay: p *= 1 - lr * wd first
     p = _param([2.0], np.float64)
     opt = optim.AdamW([p], lr=0.1, weight_decay=0.5, eps=0.0)
-    p.grad = jitgrad.tensor([4.0], dtype=jitgrad.float64)
+    p.grad = J.tensor([4.0], dtype=jitgrad.float64)
     opt.step()
     assert p.item() == pytest.approx(2.0 * (1 - 0.05) - 0.1)
 
@@ -257,12 +276,12 @@ def test_adagrad_and_rmsprop_closed_form():
     p = _param([1.0], np.float64)
     opt = optim.Adagrad([p], lr=0.5, initial_accumulator_value=3.0, eps=0.0)
     assert opt.state[p]["sum"].item() == 3.0  # Adagrad's state exists from the start
-    p.grad = jitgrad.tensor([1.0], dtype=jitgrad.float64)
+    p.grad = J.tensor([1.0], dtype=jitgrad.float64)
     opt.step()
     assert p.item() == pytest.approx(1.0 - 0.5 * 1.0 / 2.0)
     p = _param([1.0], np.float64)
     opt = optim.RMSprop([p], lr=0.1, alpha=0.75, eps=0.0)
-    p.grad = jitgrad.tensor([2.0], dtype=jitgrad.float64)
+    p.grad = J.tensor([2.0], dtype=jitgrad.float64)
     opt.step()  # sq = 0.25 * 4 = 1
     assert p.item() == pytest.approx(1.0 - 0.1 * 2.0)
 
@@ -270,14 +289,14 @@ def test_adagrad_and_rmsprop_closed_form():
 def test_step_skips_params_without_grad_and_bumps_versions():
     a, b = _param([1.0]), _param([2.0])
     opt = optim.Adam([a, b], lr=0.1)
-    a.grad = jitgrad.tensor([1.0])
+    a.grad = J.tensor([1.0])
     va, vb = a._version, b._version
     opt.step()
     assert a._version == va + 1 and b._version == vb and b.item() == 2.0
     assert b not in opt.state and len(opt.state[a]) == 3
     # a graph saved a before the step sees the change
     x = a * a
-    a.grad = jitgrad.tensor([1.0])
+    a.grad = J.tensor([1.0])
     opt.step()
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         x.backward()
@@ -308,7 +327,7 @@ def test_closure_and_step_hooks():
 def test_zero_grad():
     p = _param([1.0])
     opt = optim.SGD([p], lr=0.1)
-    p.grad = jitgrad.tensor([2.0])
+    p.grad = J.tensor([2.0])
     opt.zero_grad(set_to_none=False)
     assert p.grad.tolist() == [0.0]
     opt.zero_grad()
@@ -398,12 +417,12 @@ def test_load_state_dict_errors_and_state_checks():
 
 
 def test_non_contiguous_parameter_is_updated_in_place():
-    base = jitgrad.zeros(3, 4)
+    base = J.zeros(3, 4)
     p = nn.Parameter(base.t())  # a transposed view: not contiguous
     opt = optim.SGD([p], lr=1.0)
-    p.grad = jitgrad.ones(4, 3)
+    p.grad = J.ones(4, 3)
     opt.step()
-    assert np.all(base.numpy() == -1.0)
+    assert np.all(base.cpu().numpy() == -1.0)
 
 
 # =========================================================================== schedulers
@@ -479,13 +498,13 @@ def test_cosine_schedule_closed_form():
 
 # =========================================================================== training
 
-def _train(lib, steps: int) -> list[float]:
+def _train(lib, steps: int, device: str = "cpu") -> list[float]:
     """A 2-layer tanh MLP regressing a fixed random teacher, full-batch SGD."""
     nn_ = lib.nn
     lib.manual_seed(0)
-    x = lib.randn(64, 8)
-    y = lib.tanh(x @ lib.randn(8, 1))
-    model = nn_.Sequential(nn_.Linear(8, 16), nn_.Tanh(), nn_.Linear(16, 1))
+    x = lib.randn(64, 8, device=device)
+    y = lib.tanh(x @ lib.randn(8, 1, device=device))
+    model = nn_.Sequential(nn_.Linear(8, 16), nn_.Tanh(), nn_.Linear(16, 1)).to(device)
     opt = lib.optim.SGD(model.parameters(), lr=0.1)
     losses = []
     for _ in range(steps):
@@ -504,8 +523,9 @@ TRAIN_STEPS = 200
 TRAIN_THRESHOLD = 0.03
 
 
+@pytest.mark.skipif(CUDASIM, reason="hundreds of training steps: too slow on the CUDA simulator")
 def test_small_training_run_reaches_threshold():
-    losses = np.array(_train(jitgrad, TRAIN_STEPS))
+    losses = np.array(_train(jitgrad, TRAIN_STEPS, DEVICE))
     assert losses[0] == pytest.approx(0.76, abs=1e-3)
     assert losses[-1] < TRAIN_THRESHOLD
     windows = losses.reshape(-1, 20).mean(1)
@@ -513,6 +533,7 @@ def test_small_training_run_reaches_threshold():
 
 
 def test_training_run_matches_torch(torch):
-    a = np.array(_train(jitgrad, 60))
-    b = np.array(_train(torch, 60))
+    steps = 3 if CUDASIM else 60  # the simulator runs each CUDA thread as a Python thread
+    a = np.array(_train(jitgrad, steps, DEVICE))
+    b = np.array(_train(torch, steps))
     np.testing.assert_allclose(a, b, rtol=1e-5)

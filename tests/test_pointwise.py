@@ -9,11 +9,30 @@ import math
 
 import numpy as np
 import pytest
+from conftest import DEVICE
 
 import jitgrad
 import jitgrad.nn.functional as F
 from jitgrad.kernels import elementwise as ew
 from jitgrad.kernels import pointwise as pw
+
+
+class _OnDevice:
+    """jitgrad with its creation functions defaulting to the suite's device (DEVICE)."""
+
+    _CREATE = ("tensor", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "eye",
+               "linspace", "randint", "as_tensor")
+
+    def __getattr__(self, name):
+        fn = getattr(jitgrad, name)
+        if name in self._CREATE:
+            return lambda *a, **k: fn(*a, **{"device": DEVICE, **k})
+        return fn
+
+
+J = _OnDevice()
+ON_CPU_ONLY = pytest.mark.skipif(DEVICE != "cpu", reason="CPU kernel internals (numpy arrays)")
+
 
 F32, F64, I32, I64, BOOL = (jitgrad.float32, jitgrad.float64, jitgrad.int32, jitgrad.int64,
                             jitgrad.bool)
@@ -101,7 +120,7 @@ ERRORS = [
 def test_errors(case) -> None:
     _, fn, exc, text = case
     with pytest.raises(exc) as info:
-        fn(jitgrad)
+        fn(J)
     assert text in str(info.value)
 
 
@@ -115,22 +134,22 @@ def test_errors_as_torch(case) -> None:
 
 
 def test_a_failed_op_changes_nothing() -> None:
-    x = jitgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x = J.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (x * 3).sum().backward()
-    end = jitgrad.tensor([1.0, 2.0], requires_grad=True)
-    before = x.detach().numpy().copy(), x.grad.numpy().copy()
+    end = J.tensor([1.0, 2.0], requires_grad=True)
+    before = x.detach().cpu().numpy().copy(), x.grad.cpu().numpy().copy()
     with pytest.raises(RuntimeError):
         x.lerp(end, 0.5)
     with pytest.raises(RuntimeError):
         x.atan2(end)
     assert end.grad is None
-    np.testing.assert_array_equal(x.detach().numpy(), before[0])
-    np.testing.assert_array_equal(x.grad.numpy(), before[1])
+    np.testing.assert_array_equal(x.detach().cpu().numpy(), before[0])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), before[1])
 
 
 def test_remainder_of_a_number_has_torch_missing_derivative() -> None:
-    x = jitgrad.tensor([1.5, 2.5], requires_grad=True)
-    y = jitgrad.remainder(2.0, x)
+    x = J.tensor([1.5, 2.5], requires_grad=True)
+    y = J.remainder(2.0, x)
     assert y.grad_fn.name() == "torch::autograd::NotImplemented"
     with pytest.raises(RuntimeError, match="derivative for aten::remainder is not implemented"):
         y.sum().backward()
@@ -141,30 +160,30 @@ def test_remainder_of_a_number_has_torch_missing_derivative() -> None:
 def test_inplace_activations(name: str, args: tuple, rng) -> None:
     x_np = rng.standard_normal(5)
     fn = getattr(F, name)
-    expect = fn(jitgrad.tensor(x_np), *args).numpy()
-    x = jitgrad.tensor(x_np)
+    expect = fn(J.tensor(x_np), *args).cpu().numpy()
+    x = J.tensor(x_np)
     assert fn(x, *args, inplace=True) is x
-    np.testing.assert_array_equal(x.numpy(), expect)
-    leaf = jitgrad.tensor(x_np, requires_grad=True)
+    np.testing.assert_array_equal(x.cpu().numpy(), expect)
+    leaf = J.tensor(x_np, requires_grad=True)
     fn(leaf * 1.0, *args, inplace=True).sum().backward()  # in place on a non-leaf
-    z = jitgrad.tensor(x_np, requires_grad=True)
+    z = J.tensor(x_np, requires_grad=True)
     fn(z, *args).sum().backward()
-    np.testing.assert_allclose(leaf.grad.numpy(), z.grad.numpy())
+    np.testing.assert_allclose(leaf.grad.cpu().numpy(), z.grad.cpu().numpy())
 
 
 def test_non_contiguous_and_broadcast_operands(rng) -> None:
     a = rng.standard_normal((4, 6))
-    x = jitgrad.tensor(a, requires_grad=True)
+    x = J.tensor(a, requires_grad=True)
     y = F.gelu(x.mT[:, ::2])
     ref = a.T[:, ::2]
-    np.testing.assert_allclose(y.detach().numpy(),
+    np.testing.assert_allclose(y.detach().cpu().numpy(),
                                0.5 * ref * (1 + np.vectorize(math.erf)(ref / math.sqrt(2))))
     y.mean(0).sum().backward()  # the gradient reaches the backward kernel broadcast
     assert x.grad.shape == (4, 6)
-    assert np.all(x.grad.numpy()[1::2] == 0)
-    w = jitgrad.tensor(rng.uniform(0, 1, (3, 1)), dtype=jitgrad.float32)
-    out = jitgrad.lerp(jitgrad.zeros(3, 4), jitgrad.ones(4), w)
-    np.testing.assert_allclose(out.numpy(), np.broadcast_to(w.numpy(), (3, 4)))
+    assert np.all(x.grad.cpu().numpy()[1::2] == 0)
+    w = J.tensor(rng.uniform(0, 1, (3, 1)), dtype=jitgrad.float32)
+    out = J.lerp(J.zeros(3, 4), J.ones(4), w)
+    np.testing.assert_allclose(out.cpu().numpy(), np.broadcast_to(w.cpu().numpy(), (3, 4)))
 
 
 # --------------------------------------------------------------------------- launchers
@@ -182,6 +201,7 @@ LAYOUTS = [((7, 5), (7, 5)), ((7, 5), ()), ((), (7, 5)), ((), ()), ((1,), (3, 4)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("sa, sb", LAYOUTS)
+@ON_CPU_ONLY
 def test_binary_p_layouts(threshold, rng, sa, sb, dtype) -> None:
     g = rng.standard_normal(sa).astype(dtype)
     x = rng.standard_normal(sb).astype(dtype)
@@ -197,6 +217,7 @@ def test_binary_p_layouts(threshold, rng, sa, sb, dtype) -> None:
 
 @pytest.mark.parametrize("shapes", [((5, 4), (5, 4), (5, 4)), ((5, 1), (4,), ()),
                                     ((), (3, 2), (2,)), ((), (), ())])
+@ON_CPU_ONLY
 def test_ternary_p_layouts(threshold, rng, shapes) -> None:
     x, t1, t2 = (rng.standard_normal(s) for s in shapes)
     shape = np.broadcast_shapes(*shapes)
@@ -206,6 +227,7 @@ def test_ternary_p_layouts(threshold, rng, shapes) -> None:
 
 
 @pytest.mark.parametrize("shape", [(), (1,), (9,), (4, 6)])
+@ON_CPU_ONLY
 def test_unary_p(threshold, rng, shape) -> None:
     x = rng.standard_normal(shape)
     np.testing.assert_array_equal(pw.unary_p("hardtanh", x.T, -0.5, 0.25), np.clip(x.T, -0.5,
@@ -224,11 +246,11 @@ def test_activations_far_out_as_torch(name: str, kwargs: dict, dtype: str) -> No
     hence the absolute tolerance."""
     torch = pytest.importorskip("torch")
     x = np.array([-1e30, -1e4, -100.0, -30.0, -9.0, 9.0, 30.0, 100.0, 1e4, 1e30], dtype=dtype)
-    a = jitgrad.tensor(x, requires_grad=True)
+    a = J.tensor(x, requires_grad=True)
     b = torch.tensor(x, requires_grad=True)
     ya = getattr(F, name)(a, **kwargs)
     yb = getattr(torch.nn.functional, name)(b, **kwargs)
     ya.sum().backward()
     yb.sum().backward()
-    np.testing.assert_allclose(ya.detach().numpy(), yb.detach().numpy(), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ya.detach().cpu().numpy(), yb.detach().cpu().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.cpu().numpy(), rtol=1e-6, atol=1e-7)

@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import DEVICE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -26,7 +27,25 @@ from jitgrad.kernels import reduce as rd
 from jitgrad.kernels import scan as sc
 from jitgrad.kernels import softmax as smk
 
-PROPERTY = settings(max_examples=40, deadline=None,
+
+class _OnDevice:
+    """jitgrad with its creation functions defaulting to the suite's device (DEVICE)."""
+
+    _CREATE = ("tensor", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "eye",
+               "linspace", "randint", "as_tensor")
+
+    def __getattr__(self, name):
+        fn = getattr(jitgrad, name)
+        if name in self._CREATE:
+            return lambda *a, **k: fn(*a, **{"device": DEVICE, **k})
+        return fn
+
+
+J = _OnDevice()
+ON_CPU_ONLY = pytest.mark.skipif(DEVICE != "cpu", reason="CPU kernel internals (numpy arrays)")
+
+
+PROPERTY = settings(max_examples=40 if DEVICE == "cpu" else 6, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -76,7 +95,7 @@ def _np_axes(x: np.ndarray, dims: tuple):
 
 
 def _close(got, want, **kw) -> None:
-    got = got.detach().numpy() if isinstance(got, jitgrad.Tensor) else got
+    got = got.detach().cpu().numpy() if isinstance(got, jitgrad.Tensor) else got
     want = np.asarray(want)
     assert got.shape == want.shape, (got.shape, want.shape)
     np.testing.assert_allclose(got, want, equal_nan=True, **(kw or dict(rtol=1e-9, atol=1e-9)))
@@ -94,7 +113,7 @@ def _quiet(f, *args, **kw):
 @given(case(dtypes=(np.float64, np.int64, np.bool_)))
 def test_sum_property(c):
     x, dim, dims, keepdim = c
-    got = jitgrad.tensor(x).sum(dim, keepdim=keepdim)
+    got = J.tensor(x).sum(dim, keepdim=keepdim)
     want = x.sum(axis=_np_axes(x, dims), keepdims=keepdim)
     assert got.dtype == (jitgrad.float64 if x.dtype.kind == "f" else jitgrad.int64)
     _close(got, want)
@@ -104,14 +123,14 @@ def test_sum_property(c):
 @given(case())
 def test_mean_property(c):
     x, dim, dims, keepdim = c
-    got = jitgrad.tensor(x).mean(dim, keepdim=keepdim)
+    got = J.tensor(x).mean(dim, keepdim=keepdim)
     _close(got, _quiet(np.mean, x, axis=_np_axes(x, dims), keepdims=keepdim))
 
 
 @PROPERTY
 @given(arrays((np.float64, np.int64, np.bool_)), st.data())
 def test_prod_property(x, data):
-    t = jitgrad.tensor(x)
+    t = J.tensor(x)
     if data.draw(st.booleans()):
         got, want = t.prod(), np.prod(x)
     else:
@@ -133,7 +152,7 @@ def _empty_reduction(x: np.ndarray, dim, dims: tuple) -> bool:
 def test_amax_amin_property(c, want_max):
     x, dim, dims, keepdim = c
     f = jitgrad.amax if want_max else jitgrad.amin
-    t = jitgrad.tensor(x)
+    t = J.tensor(x)
     if _empty_reduction(x, dim, dims):
         with pytest.raises((RuntimeError, IndexError), match="Expected reduction dim"):
             f(t, () if dim is None else dim, keepdim)
@@ -148,7 +167,7 @@ def test_amax_amin_property(c, want_max):
 @PROPERTY
 @given(arrays((np.float64, np.int64)), st.data())
 def test_argmax_property(x, data):
-    t = jitgrad.tensor(x)
+    t = J.tensor(x)
     keepdim = data.draw(st.booleans())
     if data.draw(st.booleans()):
         dim = None
@@ -166,7 +185,7 @@ def test_argmax_property(x, data):
     else:
         want = np.argmax(x, axis=dim, keepdims=keepdim) if x.ndim else np.array(0)
     assert got.dtype == jitgrad.int64
-    np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal(got.cpu().numpy(), want)
 
 
 def _np_logsumexp(x, axes, keepdims):
@@ -180,7 +199,7 @@ def _np_logsumexp(x, axes, keepdims):
 @given(case(dtypes=(np.float64, np.int64)))
 def test_logsumexp_property(c):
     x, dim, dims, keepdim = c
-    got = jitgrad.logsumexp(jitgrad.tensor(x), () if dim is None else dim, keepdim)
+    got = jitgrad.logsumexp(J.tensor(x), () if dim is None else dim, keepdim)
     assert got.dtype == (jitgrad.float64 if x.dtype.kind == "f" else jitgrad.float32)
     want = _np_logsumexp(x.astype(np.float64), _np_axes(x, dims), keepdim)
     _close(got, want, rtol=1e-6 if x.dtype.kind == "i" else 1e-9, atol=1e-6)
@@ -192,7 +211,7 @@ def test_var_std_property(c, correction, take_sqrt):
     x, dim, dims, keepdim = c
     f = jitgrad.std if take_sqrt else jitgrad.var
     g = np.std if take_sqrt else np.var
-    got = _quiet(f, jitgrad.tensor(x), dim, keepdim=keepdim, correction=correction)
+    got = _quiet(f, J.tensor(x), dim, keepdim=keepdim, correction=correction)
     ddof = 1 if correction is None else correction
     _close(got, _quiet(g, x, axis=_np_axes(x, dims), ddof=ddof, keepdims=keepdim))
 
@@ -201,7 +220,7 @@ def test_var_std_property(c, correction, take_sqrt):
 @given(case(dtypes=(np.float64, np.int64, np.bool_, np.uint8)), st.booleans())
 def test_any_all_property(c, want_all):
     x, dim, dims, keepdim = c
-    t = jitgrad.tensor(x)
+    t = J.tensor(x)
     got = t.all(dim, keepdim) if want_all else t.any(dim, keepdim)
     f = np.all if want_all else np.any
     if dim is not None and not isinstance(dim, int) and len(dim) == 0:
@@ -209,17 +228,17 @@ def test_any_all_property(c, want_all):
     else:
         want = f(x, axis=_np_axes(x, dims), keepdims=keepdim)
     assert got.dtype == (jitgrad.uint8 if x.dtype == np.uint8 else jitgrad.bool)
-    np.testing.assert_array_equal(got.numpy(), np.asarray(want).astype(got.numpy().dtype))
+    np.testing.assert_array_equal(got.cpu().numpy(), np.asarray(want).astype(got.cpu().numpy().dtype))
 
 
 @PROPERTY
 @given(arrays((np.float64, np.int64, np.bool_)), st.data(), st.booleans())
 def test_cumsum_cumprod_property(x, data, products):
     dim = data.draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
-    t = jitgrad.tensor(x)
+    t = J.tensor(x)
     got = t.cumprod(dim) if products else t.cumsum(dim)
     f = np.cumprod if products else np.cumsum
-    want = f(x, axis=dim) if x.ndim else x.astype(got.numpy().dtype)
+    want = f(x, axis=dim) if x.ndim else x.astype(got.cpu().numpy().dtype)
     assert got.dtype == (jitgrad.float64 if x.dtype.kind == "f" else jitgrad.int64)
     _close(got, want)
 
@@ -235,13 +254,13 @@ def _np_softmax(x, axis, log):
 @given(arrays(), st.data(), st.booleans())
 def test_softmax_property(x, data, log):
     dim = data.draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
-    t = jitgrad.tensor(x, requires_grad=True)
+    t = J.tensor(x, requires_grad=True)
     y = t.log_softmax(dim) if log else t.softmax(dim)
     _close(y, _np_softmax(x, dim % max(x.ndim, 1), log))
     # the gradient of <y, v> against the closed forms
     v = np.linspace(-1, 1, x.size).reshape(x.shape)
-    (y * jitgrad.tensor(v)).sum().backward()
-    yd = y.detach().numpy()
+    (y * J.tensor(v)).sum().backward()
+    yd = y.detach().cpu().numpy()
     ax = dim if x.ndim else None
     want = (v - np.exp(yd) * v.sum(axis=ax, keepdims=True)) if log else \
         yd * (v - (v * yd).sum(axis=ax, keepdims=True))
@@ -270,7 +289,7 @@ MULTI_DIM_OPS = {
 def test_bad_dims_property(shape, data):
     """Out-of-range dims (alone or in a list) raise IndexError and duplicated dims raise
     RuntimeError, with torch's texts, before anything changes."""
-    x = jitgrad.tensor(np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape),
+    x = J.tensor(np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape),
                        requires_grad=True)
     x.sum().backward()
     n = max(len(shape), 1)
@@ -287,14 +306,14 @@ def test_bad_dims_property(shape, data):
         with pytest.raises(RuntimeError, match=f"^dim {d} appears multiple times in the list "
                                                "of dims$"):
             op(x, [d, d - len(shape)])
-    np.testing.assert_array_equal(x.detach().numpy(), np.arange(x.numel()).reshape(shape))
-    np.testing.assert_array_equal(x.grad.numpy(), 1.0)
+    np.testing.assert_array_equal(x.detach().cpu().numpy(), np.arange(x.numel()).reshape(shape))
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), 1.0)
 
 
 def _operand(shape, dtype=jitgrad.float32):
     """A leaf with distinct values and, when floating, a .grad from an earlier backward."""
     n = int(np.prod(shape))
-    t = jitgrad.tensor(np.arange(n, dtype=np.float64).reshape(shape) * 0.5 - 1, dtype=dtype)
+    t = J.tensor(np.arange(n, dtype=np.float64).reshape(shape) * 0.5 - 1, dtype=dtype)
     if dtype.is_floating_point:
         t.requires_grad_()
         (t * 3).sum().backward()
@@ -304,16 +323,16 @@ def _operand(shape, dtype=jitgrad.float32):
 def _check(exc, message: str, fn, *tensors, torch_fn=None):
     """fn() raises exc with exactly `message`; `tensors` keep data and .grad. With torch
     installed, torch_fn() (the same call on torch) raises the same type and text."""
-    before = [(t.detach().numpy().copy(), None if t.grad is None else t.grad.numpy().copy())
+    before = [(t.detach().cpu().numpy().copy(), None if t.grad is None else t.grad.cpu().numpy().copy())
               for t in tensors]
     with pytest.raises(exc) as ei:
         fn()
     assert str(ei.value) == message
     for t, (d, g) in zip(tensors, before):
-        np.testing.assert_array_equal(t.detach().numpy(), d)
+        np.testing.assert_array_equal(t.detach().cpu().numpy(), d)
         assert (t.grad is None) == (g is None)
         if g is not None:
-            np.testing.assert_array_equal(t.grad.numpy(), g)
+            np.testing.assert_array_equal(t.grad.cpu().numpy(), g)
     if torch_fn is not None:
         try:
             import torch
@@ -452,28 +471,28 @@ def test_norm_orders_that_are_not_vector_norms():
 
 
 def test_var_with_no_degrees_of_freedom_warns_and_gives_torchs_values():
-    x = jitgrad.tensor([[1.0, 2.0], [3.0, 5.0]], requires_grad=True)
+    x = J.tensor([[1.0, 2.0], [3.0, 5.0]], requires_grad=True)
     with pytest.warns(UserWarning, match="degrees of freedom is <= 0"):
         v = x.var(1, correction=2)
-    assert np.isinf(v.detach().numpy()).all()
+    assert np.isinf(v.detach().cpu().numpy()).all()
     with pytest.warns(UserWarning, match="degrees of freedom is <= 0"):
-        s = jitgrad.tensor([2.0]).std()
+        s = J.tensor([2.0]).std()
     assert np.isnan(s.item())
 
 
 # --------------------------------------------------------------------------- edge values
 
 def test_softmax_is_stable_at_the_edges():
-    x = jitgrad.tensor([[1000.0, 0.0, -1000.0], [-np.inf, -np.inf, -np.inf],
+    x = J.tensor([[1000.0, 0.0, -1000.0], [-np.inf, -np.inf, -np.inf],
                         [np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0]])
-    np.testing.assert_array_equal(x.softmax(1).numpy()[0], [1.0, 0.0, 0.0])
-    np.testing.assert_array_equal(x.log_softmax(1).numpy()[0], [0.0, -1000.0, -2000.0])
+    np.testing.assert_array_equal(x.softmax(1).cpu().numpy()[0], [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(x.log_softmax(1).cpu().numpy()[0], [0.0, -1000.0, -2000.0])
     for f in (jitgrad.softmax, jitgrad.log_softmax):
-        assert np.isnan(f(x, 1).numpy()[1:]).all()  # as torch: rows of -inf, inf, nan
+        assert np.isnan(f(x, 1).cpu().numpy()[1:]).all()  # as torch: rows of -inf, inf, nan
     xt = x.t().contiguous()  # the same along dim 0 (the lane-block layout)
-    np.testing.assert_array_equal(xt.softmax(0).numpy()[:, 0], [1.0, 0.0, 0.0])
-    np.testing.assert_array_equal(xt.log_softmax(0).numpy()[:, 0], [0.0, -1000.0, -2000.0])
-    assert np.isnan(xt.softmax(0).numpy()[:, 1:]).all()
+    np.testing.assert_array_equal(xt.softmax(0).cpu().numpy()[:, 0], [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(xt.log_softmax(0).cpu().numpy()[:, 0], [0.0, -1000.0, -2000.0])
+    assert np.isnan(xt.softmax(0).cpu().numpy()[:, 1:]).all()
 
 
 def test_edge_values_match_torch():
@@ -484,11 +503,11 @@ def test_edge_values_match_torch():
         a = np.array(rows, dtype=dt)
         for name in ("softmax", "log_softmax"):
             for dim in (0, 1):
-                got = getattr(jitgrad.tensor(a), name)(dim).numpy()
-                want = getattr(torch.tensor(a), name)(dim).numpy()
+                got = getattr(J.tensor(a), name)(dim).cpu().numpy()
+                want = getattr(torch.tensor(a), name)(dim).cpu().numpy()
                 np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
-        got = jitgrad.tensor(a).logsumexp(1).numpy()
-        np.testing.assert_allclose(got, torch.tensor(a).logsumexp(1).numpy(), rtol=1e-6)
+        got = J.tensor(a).logsumexp(1).cpu().numpy()
+        np.testing.assert_allclose(got, torch.tensor(a).logsumexp(1).cpu().numpy(), rtol=1e-6)
 
 
 def _zeros_cases():
@@ -512,48 +531,48 @@ def test_products_at_zeros_match_torch_to_second_order(op, k):
         (g,) = m.autograd.grad((y * v).sum(), x, create_graph=True)
         u = m.tensor(np.linspace(-1, 2, a.size).reshape(a.shape))
         (h,) = m.autograd.grad((g * u).sum(), x)
-        results.append((y.detach().numpy(), g.detach().numpy(), h.detach().numpy()))
+        results.append((y.detach().cpu().numpy(), g.detach().cpu().numpy(), h.detach().cpu().numpy()))
         rng = np.random.default_rng(k)
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_amax_and_inf_norm_share_the_gradient_among_ties():
-    x = jitgrad.tensor([[1.0, 3.0, 3.0, -3.0], [2.0, 2.0, 2.0, 0.0]], requires_grad=True)
+    x = J.tensor([[1.0, 3.0, 3.0, -3.0], [2.0, 2.0, 2.0, 0.0]], requires_grad=True)
     x.amax(1).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3, 0]])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [[0, 0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3, 0]])
     x.grad = None
     x.norm(float("inf"), 1).sum().backward()  # |x| ties: the sign comes back
-    np.testing.assert_allclose(x.grad.numpy(), [[0, 1 / 3, 1 / 3, -1 / 3],
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [[0, 1 / 3, 1 / 3, -1 / 3],
                                                 [1 / 3, 1 / 3, 1 / 3, 0]])
     x.grad = None
     x.amin().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [[0, 0, 0, 1], [0, 0, 0, 0]])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [[0, 0, 0, 1], [0, 0, 0, 0]])
 
 
 def test_norm_gradient_at_zero_is_zero():
-    x = jitgrad.zeros(2, 3, requires_grad=True)
+    x = J.zeros(2, 3, requires_grad=True)
     for p in (2, 3, 1.5):
         x.grad = None
         x.norm(p, 1).sum().backward()
-        np.testing.assert_array_equal(x.grad.numpy(), 0.0)
+        np.testing.assert_array_equal(x.grad.cpu().numpy(), 0.0)
     x.grad = None
     x.norm(0).backward()
     assert x.grad is None  # as torch: the 0-"norm" has no gradient
 
 
 def test_functional_softmax_implicit_dim_warns_and_picks_torchs_dim():
-    x = jitgrad.randn(2, 3, 4)
+    x = J.randn(2, 3, 4)
     with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
         y = jitgrad.nn.functional.softmax(x)
-    np.testing.assert_allclose(y.numpy(), x.softmax(0).numpy())
+    np.testing.assert_allclose(y.cpu().numpy(), x.softmax(0).cpu().numpy())
     with pytest.warns(UserWarning, match="Implicit dimension choice for log_softmax"):
         y = jitgrad.nn.functional.log_softmax(x[0])
-    np.testing.assert_allclose(y.numpy(), x[0].log_softmax(1).numpy())
+    np.testing.assert_allclose(y.cpu().numpy(), x[0].log_softmax(1).cpu().numpy())
 
 
 def test_softmax_dtype_argument_keeps_the_input_dtype_for_the_gradient():
-    x = jitgrad.randn(3, 4, requires_grad=True)
+    x = J.randn(3, 4, requires_grad=True)
     y = jitgrad.softmax(x, 1, dtype=jitgrad.float64)
     assert y.dtype == jitgrad.float64 and y.grad_fn.name() == "SoftmaxBackward0"
     (y[:, 0]).sum().backward()
@@ -561,7 +580,7 @@ def test_softmax_dtype_argument_keeps_the_input_dtype_for_the_gradient():
 
 
 def test_graph_of_second_order_softmax_uses_torchs_names():
-    x = jitgrad.randn(3, 4, requires_grad=True)
+    x = J.randn(3, 4, requires_grad=True)
     for f, name in ((jitgrad.softmax, "SoftmaxBackwardDataBackward0"),
                     (jitgrad.log_softmax, "LogSoftmaxBackwardDataBackward0")):
         y = f(x, 1)
@@ -581,6 +600,7 @@ def threshold(request, monkeypatch):
 @pytest.mark.parametrize("shape,dim", [((5, 37), 1), ((37, 5), 0), ((2, 3, 300), 1),
                                        ((2, 300, 3), 1), ((1, 16), 1), ((7,), 0)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@ON_CPU_ONLY
 def test_softmax_kernel_layouts(threshold, rng, shape, dim, dtype):
     x = (rng.standard_normal(shape) * 4).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
@@ -601,6 +621,7 @@ def test_softmax_kernel_layouts(threshold, rng, shape, dim, dtype):
 
 @pytest.mark.parametrize("shape,dims", [((4, 5), (1,)), ((4, 5), (0,)), ((2, 3, 4), (0, 2)),
                                         ((3, 0, 2), (1,))])
+@ON_CPU_ONLY
 def test_reduce_and_scan_kernels(rng, shape, dims):
     x = rng.standard_normal(shape)
     x3, kept = rd.as_3d(x, dims)
@@ -632,12 +653,12 @@ def test_amax_and_inf_norm_propagate_nan_in_both_layouts():
     for arr in (a, np.ascontiguousarray(a.T)):
         dim = 1 if arr is a else 0
         for name in ("amax", "amin"):
-            got = getattr(jitgrad.tensor(arr), name)(dim).numpy()
-            want = getattr(torch.tensor(arr), name)(dim).numpy()
+            got = getattr(J.tensor(arr), name)(dim).cpu().numpy()
+            want = getattr(torch.tensor(arr), name)(dim).cpu().numpy()
             np.testing.assert_array_equal(got, want)
         for p in (float("inf"), -float("inf")):
-            got = jitgrad.tensor(arr).norm(p, dim).numpy()
-            np.testing.assert_array_equal(got, torch.tensor(arr).norm(p, dim).numpy())
+            got = J.tensor(arr).norm(p, dim).cpu().numpy()
+            np.testing.assert_array_equal(got, torch.tensor(arr).norm(p, dim).cpu().numpy())
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -647,13 +668,14 @@ def test_linear_recurrence_is_differentiable_twice(rng, dim, reverse):
     from jitgrad import _reductions as R
     from jitgrad.autograd import check_vjp, gradgradcheck
 
-    a = jitgrad.tensor(rng.uniform(-1.5, 1.5, (3, 4)), requires_grad=True)
-    b = jitgrad.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    a = J.tensor(rng.uniform(-1.5, 1.5, (3, 4)), requires_grad=True)
+    b = J.tensor(rng.standard_normal((3, 4)), requires_grad=True)
     f = lambda a, b: R.linrec(R.shift(a, dim, 1, 0.5), b, dim, reverse)  # noqa: E731
     check_vjp(f, [a, b], rng=rng)
     gradgradcheck(f, [a, b])
 
 
+@ON_CPU_ONLY
 def test_softmax_kernels_are_found_in_the_disk_cache_by_a_new_process(tmp_path):
     import os
     import subprocess
