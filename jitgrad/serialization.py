@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _dtype
 from ._device import device as _device
-from ._device import to_device
+from ._device import move, to_device
 from .tensor import Tensor
 
 __all__ = ["UnpicklingError", "load", "save"]
@@ -103,10 +103,12 @@ class _Writer:
             k = self.ids[id(t)] = len(self.ids)
             self.keep.append(t)
             with self.zf.open(f"arrays/{k}.npy", "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.asarray(t._data, order="C"),
-                                          allow_pickle=False)
+                d = t._data
+                host = d if d.__class__ is np.ndarray else d.get()  # a CUDA tensor's copy
+                np.lib.format.write_array(f, np.asarray(host, order="C"), allow_pickle=False)
         out = {"type": "tensor", "array": k, "kind": kind, "dtype": t._data.dtype.str,
-               "shape": list(t._data.shape), "requires_grad": bool(t._requires_grad)}
+               "shape": list(t._data.shape), "requires_grad": bool(t._requires_grad),
+               "device": str(t.device)}
         if kind == "buffer":
             out["persistent"] = bool(t.persistent)
         return out
@@ -143,9 +145,10 @@ def _archive(obj) -> bytes:
 # --------------------------------------------------------------------------- load
 
 class _Reader:
-    def __init__(self, zf: zipfile.ZipFile, where: str):
+    def __init__(self, zf: zipfile.ZipFile, where: str, device=None):
         self.zf = zf
         self.where = where
+        self.device = device  # map_location's device, else each tensor's saved one
         self.tensors: dict[int, Tensor] = {}
 
     def fail(self, what: str) -> UnpicklingError:
@@ -223,6 +226,8 @@ class _Reader:
             if not data.flags.writeable:
                 data = data.copy()
             kind = n["kind"]
+            if kind != "ndarray":
+                data = move(data, self.device or to_device(n.get("device", "cpu")))
             base = Tensor._wrap(data)
             if kind == "parameter":
                 t = Parameter(base, requires_grad=bool(n["requires_grad"]))
@@ -245,17 +250,18 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     """Load what :func:`save` wrote, from a path or a binary file object. `map_location`
     may name the CPU (anything else must be an available device); `weights_only` is
     accepted for torch compatibility: loading never runs code from the file."""
+    device = None
     if map_location is not None and not callable(map_location) \
             and not isinstance(map_location, dict):
-        to_device(map_location)
+        device = to_device(map_location)
     where = _describe(f)
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as fh:
-            return _load(fh, where)
-    return _load(f, where)
+            return _load(fh, where, device)
+    return _load(f, where, device)
 
 
-def _load(fh, where: str) -> Any:
+def _load(fh, where: str, device=None) -> Any:
     try:
         zf = zipfile.ZipFile(fh)
     except zipfile.BadZipFile:
@@ -284,5 +290,5 @@ def _load(fh, where: str) -> Any:
                                   f"this jitgrad reads versions up to {VERSION}")
         if "root" not in manifest:
             raise UnpicklingError(f"jitgrad.load: {where} is corrupt: its manifest has no root")
-        return _Reader(zf, where).node(manifest["root"])
+        return _Reader(zf, where, device).node(manifest["root"])
 

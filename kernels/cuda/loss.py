@@ -358,8 +358,9 @@ def _pointwise_kernels(name: str, dtype):
             return half * d * d / b if d < b else d - half * b
         if kind == 2:
             lo = T(-100)
-            a = math.log(xi)
-            b2 = math.log1p(-xi)
+            # log(0) is -inf on a GPU but raises in the simulator: clamp first, as torch
+            a = math.log(xi) if xi > 0 else lo
+            b2 = math.log1p(-xi) if xi < one else lo
             v = (yi - one) * (b2 if b2 > lo else lo) - yi * (a if a > lo else lo)
             return v * w[i] if w.size else v
         zero = T(0)

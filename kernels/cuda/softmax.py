@@ -196,7 +196,8 @@ def _logsumexp_kernel(dtype):
             cuda.syncthreads()
             _r.tree_sum(shs, t, B)
             if t == 0:
-                out[o] = math.log(shs[0]) + m
+                s = shs[0]  # 0 for a row of -inf: log would raise in the simulator
+                out[o] = (math.log(s) if s > 0 else -math.inf) + m
             cuda.syncthreads()
     return k
 
