@@ -124,6 +124,17 @@ def test_every_cuda_kernel_compiles_for_a_gpu():
     assert "compiled" in r.stdout
 
 
+@needs_cuda
+def test_the_docs_example_runs(capsys):
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "cuda.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(code, "docs/cuda.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "cuda:0"
+
+
 # --------------------------------------------------------------------------- moving data
 
 @needs_cuda
