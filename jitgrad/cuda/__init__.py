@@ -59,9 +59,8 @@ def get_device_name(device=None) -> str:
     K = _backend()
     if K.runtime.SIM:
         return "numba-cuda simulator"
-    return K.runtime.cuda.get_current_device().name.decode() if isinstance(
-        K.runtime.cuda.get_current_device().name, bytes) else str(
-        K.runtime.cuda.get_current_device().name)
+    name = K.runtime.cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def synchronize(device=None) -> None:
