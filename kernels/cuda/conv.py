@@ -229,3 +229,24 @@ def conv_backward_bias(g: CudaArray) -> CudaArray:
     acc = np.float64 if g.dtype.kind == "f" else np.int64
     first = sum_(g3.reshape(1, N, O * S), acc)  # over the images: (1, O*S)
     return sum_(first.reshape(O, S, 1), g.dtype).reshape(O)
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
+    import numba
+    from numba import types
+
+    I64 = numba.int64
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    im2col, col2im = _col_kernels()
+    geo = (I64,) * 13  # C, H, W and the ten of _geometry
+    checks = []
+    for dt in (np.float32, np.float64):
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"im2col {T}", im2col, (arr(T), arr(T)) + geo))
+        checks.append((f"col2im {T}", col2im, (arr(T), arr(T)) + geo + (T,)))
+    return checks

@@ -98,3 +98,29 @@ def embedding_backward(g: CudaArray, idx, num: int, padding_idx: int,
             _launch(count, ix.size, ix.flat(), counts.flat())
             _launch(scale, out.size, out.reshape(-1).flat(), counts.flat(), D)
     return out
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one). Forward indices
+    are int64 or int32; the backward's are the saved int64 ones."""
+    import numba
+    from numba import types
+
+    I64 = numba.int64
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    gather, add_rows, count, scale = _ks()
+    checks = []
+    for dt in (np.float32, np.float64):
+        T = numba.from_dtype(np.dtype(dt))
+        for it in (np.int64, np.int32):
+            IT = numba.from_dtype(np.dtype(it))
+            checks.append((f"embedding {T} {IT}", gather, (arr(T), arr(IT), I64, arr(T))))
+        checks.append((f"embedding add_rows {T}", add_rows,
+                       (arr(T), arr(I64), I64, I64, arr(T))))
+        checks.append((f"embedding scale {T}", scale, (arr(T), arr(I64), I64)))
+    checks.append(("embedding count", count, (arr(I64), arr(I64))))
+    return checks

@@ -73,3 +73,27 @@ def gather_dim(x3, idx2) -> CudaArray:
         _gather_dim_k[g, b](xd.flat(), _idx(idx2).flat(), out.flat(), x3.shape[1],
                             x3.shape[2])
     return out
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
+    import numba
+    import numpy as np
+    from numba import types
+
+    I64 = numba.int64
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    checks = []
+    for dt in (np.float32, np.float64, np.int64):  # the atomic accumulation dtypes
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"scatter_add {T}", _scatter_add_k, (arr(T), arr(I64), arr(T))))
+    for dt in (np.float32, np.float64, np.int64):
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"scatter_dim {T}", _scatter_dim_k,
+                       (arr(T), arr(I64), arr(T), I64, I64)))
+        checks.append((f"gather_dim {T}", _gather_dim_k, (arr(T), arr(I64), arr(T), I64, I64)))
+    return checks

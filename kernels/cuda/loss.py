@@ -459,3 +459,42 @@ def pointwise_loss_grad(name: str, x: CudaArray, y: CudaArray, extra: tuple, g) 
         bwd[gb, b](x.reshape(-1).flat(), y.reshape(-1).flat(), w.flat(), pw.flat(), beta,
                    gd.reshape(-1).flat(), int(gd.size != 1), out.reshape(-1).flat())
     return out
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one). Targets are
+    int64; lse, scales and per-row results float64; logits and class weights one float
+    dtype."""
+    from numba import types
+
+    I64 = numba.int64
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    A64, AI = arr(f64), arr(I64)
+    checks = []
+    for dt in (np.float32, np.float64):
+        T = numba.from_dtype(np.dtype(dt))
+        AT = arr(T)
+        fwd, bwd = _ce_index_kernels(dt)
+        checks.append((f"cross_entropy_index {T}", fwd,
+                       (AT, I64, I64, AI, AT, I64, f64, A64, A64, A64)))
+        checks.append((f"cross_entropy_index_grad {T}", bwd,
+                       (AT, I64, I64, A64, A64, AI, AT, A64, I64, f64, AT)))
+        fwd, bwd = _ce_prob_kernels(dt)
+        checks.append((f"cross_entropy_prob {T}", fwd, (AT, AT, I64, I64, AT, f64, A64, A64)))
+        checks.append((f"cross_entropy_prob_grad {T}", bwd,
+                       (AT, AT, I64, I64, A64, A64, AT, f64, AT)))
+        fwd, bwd = _nll_kernels(dt)
+        checks.append((f"nll {T}", fwd, (AT, I64, I64, AI, AT, I64, A64, A64)))
+        checks.append((f"nll_grad {T}", bwd, (A64, I64, I64, AI, AT, I64, AT)))
+        for name in ("mse", "smooth_l1", "bce", "bce_logits"):
+            fwd, bwd = _pointwise_kernels(name, dt)
+            for total in (False, True):
+                checks.append((f"pointwise_loss {name} {T} total={total}", fwd,
+                               (AT, AT, AT, AT, f64, A64 if total else AT)))
+            checks.append((f"pointwise_loss_grad {name} {T}", bwd,
+                           (AT, AT, AT, AT, f64, AT, I64, AT)))
+    return checks

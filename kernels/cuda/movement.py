@@ -472,3 +472,52 @@ def diagonal_backward(g: CudaArray, shape: tuple, offset: int, dim1: int,
     if g.size:
         diagonal(out, offset, dim1, dim2)[...] = g
     return out
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one). Strided operands
+    are ``strided()``'s 1-D base, start and element strides; shapes are tuples of ints."""
+    import numba
+    from numba import types
+
+    I64, B1 = numba.int64, numba.boolean
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    def tup(n):
+        return types.UniTuple(I64, n)
+
+    checks = []
+    for dt in (np.int64, np.int32):
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"index_range {T}", _range_k, (arr(T), arr(I64))))
+    data = (np.float32, np.float64, np.int64, np.int32, np.bool_)
+    for dt in data:
+        T = numba.from_dtype(np.dtype(dt))
+        for nd in (1, 2, 3):
+            checks.append((f"gather {T} {nd}d", _gather_k,
+                           (arr(T), I64, tup(nd), arr(I64), arr(T), tup(nd), I64)))
+        checks.append((f"scatter set {T}", _scatter_set_k,
+                       (arr(T), tup(2), arr(I64), arr(T), I64, tup(2), tup(2), I64)))
+        checks.append((f"scatter value {T}", _scatter_value_k,
+                       (arr(T), tup(2), arr(I64), T, tup(2), I64)))
+        checks.append((f"index_select {T}", _index_select_k,
+                       (arr(T), I64, tup(2), arr(I64), arr(T), tup(2), I64)))
+        checks.append((f"index_fill {T}", _index_fill_k, (arr(T), arr(I64), T, I64, I64, I64)))
+        for nd in (1, 2):
+            checks.append((f"take {T} {nd}d", _take_k,
+                           (arr(T), I64, tup(nd), tup(nd), I64, arr(I64), arr(T))))
+        for nd in (2, 3):
+            checks.append((f"tri {T} {nd}d", _tri_k,
+                           (arr(T), I64, tup(nd), tup(nd), arr(T), I64, B1, T)))
+    for dt in sorted({_work_dtype(d) for d in data} | {np.dtype(np.float32)}, key=str):
+        T = numba.from_dtype(dt)  # the atomic accumulation dtypes
+        checks.append((f"scatter add {T}", _scatter_add_k,
+                       (arr(T), tup(2), arr(I64), arr(T), I64, tup(2), tup(2), I64)))
+        checks.append((f"index_add {T}", _index_add_k,
+                       (arr(T), tup(2), arr(I64), arr(T), I64, tup(2), tup(2), I64, T, I64)))
+        checks.append((f"put_add {T}", _put_add_k, (arr(T), arr(I64), arr(T))))
+    checks.append(("one_hot", _one_hot_k, (arr(I64), arr(I64), I64)))
+    return checks

@@ -301,3 +301,34 @@ def batch_norm_grad(g3, x3, mean, invstd, w, batch: bool, want_x: bool, shape=No
         apply[g, bl](g3.flat(), x3.flat(), C, D, p.flat(), q.flat(), r.flat(),
                      dx.reshape(-1).flat())
     return dx, dw, db
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one). Statistics and
+    the weight and bias gradients are float64; the rest is in the data's dtype."""
+    from numba import types
+
+    I64 = numba.int64
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    A64 = arr(f64)
+    checks = []
+    for dt in (np.float32, np.float64):
+        T = numba.from_dtype(np.dtype(dt))
+        AT = arr(T)
+        fwd, bwd_x, bwd_wb = _ln_kernels(dt)
+        checks.append((f"layer_norm {T}", fwd, (AT, I64, I64, AT, AT, f64, AT, A64, A64)))
+        checks.append((f"layer_norm bwd_x {T}", bwd_x, (AT, AT, I64, I64, A64, A64, AT, AT)))
+        checks.append((f"layer_norm bwd_wb {T}", bwd_wb,
+                       (AT, AT, I64, I64, A64, A64, A64, A64)))
+        chan_sums, fwd_coef, bwd_coef, apply = _bn_kernels(dt)
+        checks.append((f"batch_norm chan_sums {T}", chan_sums,
+                       (AT, AT, I64, I64, I64, A64, A64, A64, A64, I64)))
+        checks.append((f"batch_norm fwd_coef {T}", fwd_coef, (A64, A64, AT, AT, f64, AT, AT)))
+        checks.append((f"batch_norm bwd_coef {T}", bwd_coef,
+                       (A64, A64, AT, A64, A64, I64, I64, AT, AT, AT, A64, A64)))
+        checks.append((f"batch_norm apply {T}", apply, (AT, AT, I64, I64, AT, AT, AT, AT)))
+    return checks

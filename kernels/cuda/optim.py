@@ -181,3 +181,22 @@ def adagrad_step(p: CudaArray, g: CudaArray, acc: CudaArray, *, lr: float, lr_de
     clr = lr / (1 + (step - 1) * lr_decay)
     _run(_adagrad, p, p.flat(), g.flat(), acc.flat(), -T(clr), T(weight_decay), T(eps),
          weight_decay != 0, bool(maximize))
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one): arrays and
+    hyperparameters in the parameter's dtype, flags bool."""
+    import numba
+    from numba import types
+
+    B1 = numba.boolean
+    checks = []
+    for dt in (np.float32, np.float64):
+        T = numba.from_dtype(np.dtype(dt))
+        AT = types.Array(T, 1, "C")
+        checks.append((f"sgd {T}", _sgd, (AT,) * 3 + (T,) * 4 + (B1,) * 5))
+        checks.append((f"adam {T}", _adam, (AT,) * 5 + (T,) * 9 + (B1,) * 4))
+        checks.append((f"rmsprop {T}", _rmsprop, (AT,) * 5 + (T,) * 7 + (B1,) * 4))
+        checks.append((f"adagrad {T}", _adagrad, (AT,) * 3 + (T,) * 3 + (B1,) * 2))
+    return checks

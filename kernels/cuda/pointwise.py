@@ -129,3 +129,37 @@ def ternary_p(name: str, a, b, c, shape: tuple, p=0, q=0, out_dtype=None) -> Cud
     ops = [_device(a, dt), _device(b, dt), _device(c, dt)]
     return _launch(3, scalar.TERNARY_P, _ternary_p_kernels, name, ops, tuple(shape), p, q,
                    out_dtype)
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one): flat operands of
+    the operands' dtype with int strides, strided ones as (base, start, strides) over a
+    merged 2-d shape, the parameters p, q scalars of the operands' dtype."""
+    import numba
+    from numba import types
+
+    I64 = numba.int64
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    def tup(n):
+        return types.UniTuple(I64, n)
+
+    floats = (np.float32, np.float64)
+    ints = (np.int64, np.int32)  # (bodies the op layer also runs on integer tensors)
+    int_ok = {"hardtanh", "addcmul"}
+    checks = []
+    for arity, table, factory in ((1, scalar.UNARY_P, _unary_p_kernels),
+                                  (2, scalar.BINARY_P, _binary_p_kernels),
+                                  (3, scalar.TERNARY_P, _ternary_p_kernels)):
+        for name in table:
+            for dt in floats + (ints if name in int_ok else ()):
+                T = numba.from_dtype(np.dtype(dt))
+                flat, strided = kernels(arity, name, dt, table, factory)
+                checks.append((f"{name} {T} flat", flat,
+                               (arr(T),) * (arity + 1) + (I64,) * arity + (T, T)))
+                checks.append((f"{name} {T} strided", strided,
+                               (arr(T), I64, tup(2)) * arity + (tup(2), arr(T), T, T)))
+    return checks

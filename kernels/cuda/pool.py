@@ -195,3 +195,37 @@ def avg_pool2d_backward(g3: CudaArray, in_hw: tuple, tables: tuple, override: in
         _launch(_pool_kernels()[4], gx.size, g3.reshape(-1).flat(), gx.reshape(-1).flat(),
                 H, W, OH, OW, *[a.flat() for a in t], np.int64(override), _zero(g3.dtype))
     return gx
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
+    import numba
+    from numba import types
+
+    I64 = numba.int64
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    def scalar_type(v):  # a numpy scalar keeps its dtype; a Python int is int64
+        return numba.from_dtype(v.dtype) if isinstance(v, np.generic) else I64
+
+    max_pool, scatter, gather, avg_pool, avg_back = _pool_kernels()
+    tables = (arr(I64),) * 6
+    checks = []
+    for dt in (np.float32, np.float64, np.int64, np.int32, np.int16, np.int8, np.uint8):
+        T = numba.from_dtype(np.dtype(dt))  # (max pooling takes every dtype but bool)
+        checks.append((f"max_pool {T}", max_pool,
+                       (arr(T), arr(T), arr(I64)) + (I64,) * 12
+                       + (scalar_type(_lowest(dt)),)))
+    for dt in (np.float32, np.float64, np.int64, np.int32):
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"scatter_planes {T}", scatter, (arr(T), arr(I64), arr(T), I64, I64)))
+        checks.append((f"gather_planes {T}", gather, (arr(T), arr(I64), arr(T), I64, I64)))
+        Z = scalar_type(_zero(dt))
+        checks.append((f"avg_pool {T}", avg_pool,
+                       (arr(T), arr(T)) + (I64,) * 4 + tables + (I64, Z)))
+        checks.append((f"avg_pool_backward {T}", avg_back,
+                       (arr(T), arr(T)) + (I64,) * 4 + tables + (I64, Z)))
+    return checks

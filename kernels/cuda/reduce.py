@@ -559,3 +559,41 @@ def extreme_backward(g, x3: CudaArray, v) -> CudaArray:
         _launch(k, n, lanes_of(g, x3.dtype, n), x3.flat(), lanes_of(v, x3.dtype, n),
                 out.flat(), r, inner, n)
     return out
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of the kernels of this second part (``_sum_kernel`` and
+    ``_extreme_kernel`` are checked by tests/cuda_ptx_check.py itself), as the launchers call
+    them: compiled to PTX for a real GPU without one."""
+    from numba import types
+
+    I64, F64, B1 = numba.int64, numba.float64, numba.boolean
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    floats = (np.float32, np.float64)
+    ints = (np.uint8, np.int8, np.int16, np.int32, np.int64)
+    checks = []
+    # prod: integers and bools multiply in int64 (the op layer casts), out in the same dtype
+    for dt in floats + (np.int64,):
+        T = numba.from_dtype(np.dtype(dt))
+        acc = numba.float64 if np.dtype(dt).kind == "f" else numba.int64
+        checks.append((f"prod {T}", _prod_kernel(acc), (arr(T), arr(T), I64, I64)))
+    for dt in floats:
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"prod_backward {T}", _prod_backward_kernel(),
+                       (arr(T), arr(T), arr(T), I64, I64, I64)))
+        checks.append((f"moments {T}", _moments_kernel(), (arr(T), arr(T), I64, I64, F64, B1)))
+        checks.append((f"var_backward {T}", _var_backward_kernel(),
+                       (arr(T), arr(T), arr(T), I64, I64, F64, I64)))
+        checks.append((f"vector_norm {T}", _norm_kernel(), (arr(T), arr(T), I64, I64, I64, F64)))
+        checks.append((f"extreme_backward {T}", _extreme_backward_kernel(),
+                       (arr(T), arr(T), arr(T), arr(T), I64, I64, I64)))
+    for dt in (np.bool_,) + ints + floats:
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"any_all {T}", _any_all_kernel(), (arr(T), arr(B1), I64, I64, B1)))
+    for dt in ints + floats:  # (bools are compared as uint8)
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"amax {T}", _amax_kernel(dt), (arr(T), arr(T), I64, I64, B1)))
+    return checks

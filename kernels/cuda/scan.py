@@ -188,3 +188,29 @@ def shift(a: CudaArray, dim: int, by: int, fill) -> CudaArray:
             out[head + (slice(0, n - 1),)] = a[head + (slice(1, n),)]
         out[head + (slice(n - 1, n),)] = fill
     return out
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
+    from numba import types
+
+    I64, B1 = numba.int64, numba.boolean
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    checks = []
+    # cumsum / cumprod: operand and output in one dtype (integers and bools scan as int64)
+    for dt in (np.float32, np.float64, np.int64):
+        T, acc = numba.from_dtype(np.dtype(dt)), _acc(dt)
+        for product in (False, True):
+            checks.append((f"scan {T} product={product}", _scan_kernel(acc, product),
+                           (arr(T), arr(T), I64, I64, I64, B1)))
+    for dt in (np.float32, np.float64):
+        T, acc = numba.from_dtype(np.dtype(dt)), _acc(dt)
+        checks.append((f"cumprod_backward {T}", _cumprod_backward_kernel(acc),
+                       (arr(T), arr(T), arr(T), arr(T), I64, I64, I64, B1)))
+        checks.append((f"linrec {T}", _linrec_kernel(acc),
+                       (arr(T), arr(T), arr(T), I64, I64, I64, B1)))
+    return checks

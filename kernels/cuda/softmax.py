@@ -243,3 +243,26 @@ def logsumexp_backward(g, x3: CudaArray, res) -> CudaArray:
         k[gr, bl](_r.lanes_of(g, x3.dtype, n), x3.flat(), _r.lanes_of(res, x3.dtype, n),
                   out.flat(), r, inner)
     return out
+
+
+def ptx_checks() -> list:
+    """(what, kernel, argument types) of every kernel here, as the launchers call them, for
+    tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
+    from numba import types
+
+    I64, B1 = numba.int64, numba.boolean
+
+    def arr(T):
+        return types.Array(T, 1, "C")
+
+    checks = []
+    for dt in (np.float32, np.float64):
+        T = numba.from_dtype(np.dtype(dt))
+        checks.append((f"softmax {T}", _softmax_kernel(dt),
+                       (arr(T), arr(T), I64, I64, I64, B1)))
+        checks.append((f"softmax_backward {T}", _backward_kernel(dt),
+                       (arr(T), arr(T), arr(T), I64, I64, I64, B1)))
+        checks.append((f"logsumexp {T}", _logsumexp_kernel(dt), (arr(T), arr(T), I64, I64)))
+        checks.append((f"logsumexp_backward {T}", _logsumexp_backward_kernel(dt),
+                       (arr(T), arr(T), arr(T), arr(T), I64, I64)))
+    return checks
