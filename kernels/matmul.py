@@ -2,8 +2,8 @@
 
 Products of floating-point matrices go to the BLAS that numpy links (OpenBLAS or MKL): a
 hand-written loop nest reaches about a tenth of its throughput, and Numba's own `np.dot`
-binding would need SciPy at run time. Shape checks and the 1-D/batched conventions are made by
-the caller; here both operands are at least 2-D and their batch dimensions broadcast.
+binding would need SciPy at run time. Shape checks are made by the caller; operands follow
+np.matmul's conventions (1-D operands, broadcast batch dimensions).
 """
 
 from __future__ import annotations
@@ -45,15 +45,18 @@ def _blas_threads():
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(..., n, k) @ (..., k, m) -> (..., n, m), batch dimensions broadcast."""
-    # multiply-adds: batch x n x k x m, the batch being the larger operand's
-    if max(a.size * b.shape[-1], b.size * a.shape[-2]) < SINGLE_THREAD_BELOW:
+    # multiply-adds: batch x n x k x m, the batch being the larger operand's (1-D operands
+    # count as one row or one column)
+    m = b.shape[-1] if b.ndim > 1 else 1
+    n = a.shape[-2] if a.ndim > 1 else 1
+    if max(a.size * m, b.size * n) < SINGLE_THREAD_BELOW:
         ctl = _blas_threads()
         if ctl is not None:
-            n = ctl[0]()
-            if n > 1:
+            threads = ctl[0]()
+            if threads > 1:
                 ctl[1](1)
                 try:
                     return np.matmul(a, b)
                 finally:
-                    ctl[1](n)
+                    ctl[1](threads)
     return np.matmul(a, b)
