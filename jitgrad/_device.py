@@ -68,6 +68,13 @@ def of(data) -> device:
     return CPU if data.__class__ is np.ndarray else CUDA
 
 
+def host(data) -> np.ndarray:
+    """The values of a storage array on the host: the array itself when it is a numpy array,
+    else a copy (which waits for the kernels before it). Index and target validation, and
+    printing, read device data this way."""
+    return data if data.__class__ is np.ndarray else data.get()
+
+
 def move(data, dev: device):
     """`data` (a storage array) copied to device `dev`; itself when it is already there."""
     if of(data) == dev:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dtype
+from ._device import host as _host  # validation and index offsets read device data on the host
 from . import _ops as O
 from . import derivatives as D
 from .autograd.graph import OUTPUT, record
@@ -32,9 +33,6 @@ def _tensor(x, fn: str, arg: str = "input", pos: int = 1) -> None:
                         f"{type(x).__name__}")
 
 
-def _host(d) -> np.ndarray:
-    """Storage `d` on the host, for validation (a device array is copied back)."""
-    return d if isinstance(d, np.ndarray) else d.get()
 
 
 def _not_implemented(kernel: str, dtype) -> NotImplementedError:

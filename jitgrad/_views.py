@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _ops
+from ._device import host as _host  # (index data is validated on the host)
 from . import derivatives as D
 from .autograd.graph import record
 from .tensor import Tensor, _wrap_dim
@@ -248,11 +249,8 @@ def slice_backward(g: Tensor, shape: tuple, key: tuple):
 
 # --------------------------------------------------------------------------- advanced indexing
 
-def _host(a):
-    """A host (numpy) copy of index data on any device (itself when already on the host).
-    Index arrays are validated, and their offsets computed, on the host; the data they
-    index stays on its device."""
-    return a if isinstance(a, np.ndarray) else a.get()
+# Index arrays are validated, and their offsets computed, on the host; the data they index
+# stays on its device.
 
 
 def _contiguous(a):

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _dtype
 from ._device import device as _device
-from ._device import move, to_device
+from ._device import host, move, to_device
 from .tensor import Tensor
 
 __all__ = ["UnpicklingError", "load", "save"]
@@ -103,9 +103,8 @@ class _Writer:
             k = self.ids[id(t)] = len(self.ids)
             self.keep.append(t)
             with self.zf.open(f"arrays/{k}.npy", "w", force_zip64=True) as f:
-                d = t._data
-                host = d if d.__class__ is np.ndarray else d.get()  # a CUDA tensor's copy
-                np.lib.format.write_array(f, np.asarray(host, order="C"), allow_pickle=False)
+                np.lib.format.write_array(f, np.asarray(host(t._data), order="C"),
+                                          allow_pickle=False)
         out = {"type": "tensor", "array": k, "kind": kind, "dtype": t._data.dtype.str,
                "shape": list(t._data.shape), "requires_grad": bool(t._requires_grad),
                "device": str(t.device)}

@@ -216,9 +216,7 @@ class Tensor:
         from ._format import format_tensor
 
         fn = self._grad_fn
-        d = self._data
-        host = d if d.__class__ is np.ndarray else d.get()  # (a CUDA copy synchronises)
-        return format_tensor(host, device=self.device,
+        return format_tensor(_device.host(self._data), device=self.device,
                              requires_grad=self._requires_grad and fn is None,
                              grad_fn_name=fn.name() if fn is not None else None,
                              default_float=_dtype.get_default_dtype().np)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _device, _dtype
+from .._device import host as _host  # targets and indices are validated on the host
 from .. import _ops as O
 from .. import _views as V
 from .. import derivatives as D
@@ -38,10 +39,6 @@ _wrap = Tensor._wrap
 
 # --------------------------------------------------------------------------- shared helpers
 
-def _host(d):
-    """Storage `d` on the host (itself when it is a numpy array): for validation of targets
-    and indices, and for small constants built with numpy."""
-    return d if d.__class__ is np.ndarray else d.get()
 
 
 def _dev(a: np.ndarray, like):
