@@ -21,8 +21,8 @@ import numba
 import numpy as np
 
 from .array import CudaArray, empty, from_host
-from .reduce import sum_
-from .runtime import block_size, config, cuda
+from .reduce import sum_, tree_sum
+from .runtime import block_size, blocks, config, cuda
 
 __all__ = ["cross_entropy_index", "cross_entropy_index_grad", "cross_entropy_prob",
            "cross_entropy_prob_grad", "nll", "nll_grad", "pointwise_loss",
@@ -37,22 +37,12 @@ def _d(a) -> CudaArray:
     return a if isinstance(a, CudaArray) else from_host(np.ascontiguousarray(a))
 
 
-def _rows_grid(R: int) -> int:
-    g, _ = config(R * block_size())
-    return g
-
-
 @cuda.jit(device=True)
 def _block_sum(sh, t, v, B):
     """The sum over the block of each thread's v (float64); every thread gets it."""
     sh[t] = v
     cuda.syncthreads()
-    s = B // 2
-    while s > 0:
-        if t < s:
-            sh[t] += sh[t + s]
-        cuda.syncthreads()
-        s //= 2
+    tree_sum(sh, t, B)
     r = sh[0]
     cuda.syncthreads()
     return r
@@ -178,7 +168,7 @@ def cross_entropy_index(x: CudaArray, tgt, w: CudaArray, ii: int, eps: float):
     if R:
         fwd, _ = _ce_index_kernels(x.dtype)
         td = _d(tgt)  # operands stay referenced until the launch is queued (allocator reuse)
-        fwd[_rows_grid(R), block_size()](x.flat(), R, C, td.flat(), w.flat(), int(ii),
+        fwd[blocks(R), block_size()](x.flat(), R, C, td.flat(), w.flat(), int(ii),
                                           float(eps), lse.flat(), loss.flat(), wt.flat())
     return lse, loss, wt
 
@@ -255,7 +245,7 @@ def cross_entropy_prob(x: CudaArray, p: CudaArray, w: CudaArray, eps: float):
     if R and C:
         fwd, _ = _ce_prob_kernels(x.dtype)
         pd = _d(p)
-        fwd[_rows_grid(R), block_size()](x.flat(), pd.flat(), R, C, w.flat(), float(eps),
+        fwd[blocks(R), block_size()](x.flat(), pd.flat(), R, C, w.flat(), float(eps),
                                           lse.flat(), loss.flat())
     elif R:
         lse.fill(-np.inf)
@@ -270,7 +260,7 @@ def cross_entropy_prob_grad(x, lse, scale, p, w, eps, shape=None) -> CudaArray:
     if out.size:
         _, bwd = _ce_prob_kernels(x.dtype)
         ops = (_d(p), _d(lse), _d(scale))
-        bwd[_rows_grid(R), block_size()](x.flat(), ops[0].flat(), R, C, ops[1].flat(),
+        bwd[blocks(R), block_size()](x.flat(), ops[0].flat(), R, C, ops[1].flat(),
                                           ops[2].flat(), w.flat(), float(eps), out.flat())
     return out
 

@@ -19,17 +19,12 @@ import numpy as np
 from .array import CudaArray, empty
 from .elementwise import binary
 from .loss import _block_sum
-from .runtime import block_size, config, cuda
+from .runtime import block_size, blocks, config, cuda
 
 __all__ = ["batch_norm", "batch_norm_grad", "layer_norm", "layer_norm_grad"]
 
 _kernels: dict = {}
 f64 = numba.float64
-
-
-def _blocks(n: int) -> int:
-    g, _ = config(n * block_size())
-    return g
 
 
 # --------------------------------------------------------------------------- layer norm
@@ -130,7 +125,7 @@ def layer_norm(x2: CudaArray, w, b, eps: float, shape=None):
     if yo.size:
         fwd = _ln_kernels(x2.dtype)[0]
         wd, bd = _opt(w, x2.dtype), _opt(b, x2.dtype)
-        fwd[_blocks(M), block_size()](x2.flat(), M, K, wd.flat(), bd.flat(), float(eps),
+        fwd[blocks(M), block_size()](x2.flat(), M, K, wd.flat(), bd.flat(), float(eps),
                                        yo.reshape(-1).flat(), mean.flat(), rstd.flat())
     elif M:
         mean.fill(np.nan)
@@ -148,12 +143,12 @@ def layer_norm_grad(g2, x2, mean, rstd, w, want_x: bool, want_wb: bool, shape=No
         dx = empty(x2.shape if shape is None else shape, x2.dtype)
         if dx.size:
             wd = _opt(w, x2.dtype)
-            bwd_x[_blocks(M), block_size()](g2.flat(), x2.flat(), M, K, mean.flat(),
+            bwd_x[blocks(M), block_size()](g2.flat(), x2.flat(), M, K, mean.flat(),
                                              rstd.flat(), wd.flat(), dx.reshape(-1).flat())
     if want_wb:
         dw, db = empty(K, np.float64), empty(K, np.float64)
         if K:
-            bwd_wb[_blocks(K), block_size()](g2.flat(), x2.flat(), M, K, mean.flat(),
+            bwd_wb[blocks(K), block_size()](g2.flat(), x2.flat(), M, K, mean.flat(),
                                              rstd.flat(), dw.flat(), db.flat())
     return dx, dw, db
 
@@ -255,7 +250,7 @@ def batch_norm(x3: CudaArray, w, b, eps: float, running, shape=None):
     if running is None:
         s1, unused = empty(C, np.float64), empty(1, np.float64)  # (no written operand twice:
         # the simulator copies each argument back after the launch)
-        chan_sums[_blocks(C), block_size()](x3.flat(), x3.flat(), N, C, D, mean.flat(),
+        chan_sums[blocks(C), block_size()](x3.flat(), x3.flat(), N, C, D, mean.flat(),
                                              unused.flat(), s1.flat(), var.flat(), 1)
         var = binary("div", var, np.float64(N * D), var.shape)  # the sums of squares / M
     p, r = empty(C, dt), empty(C, dt)
@@ -288,7 +283,7 @@ def batch_norm_grad(g3, x3, mean, invstd, w, batch: bool, want_x: bool, shape=No
     zeros = empty(C, np.float64)
     zeros.fill(0.0)
     s1, s2 = empty(C, np.float64), empty(C, np.float64)
-    chan_sums[_blocks(C), block_size()](g3.flat(), x3.flat(), N, C, D, zeros.flat(),
+    chan_sums[blocks(C), block_size()](g3.flat(), x3.flat(), N, C, D, zeros.flat(),
                                          mean.flat(), s1.flat(), s2.flat(), 0)
     p, q, r = empty(C, dt), empty(C, dt), empty(C, dt)
     wd = _opt(w, dt)

@@ -36,12 +36,7 @@ def _sum_kernel(acc_type):
                 acc += a[base + q * inner]
             sh[t] = acc
             cuda.syncthreads()
-            s = B // 2
-            while s > 0:
-                if t < s:
-                    sh[t] += sh[t + s]
-                cuda.syncthreads()
-                s //= 2
+            tree_sum(sh, t, B)
             if t == 0:
                 out[o] = sh[0] * scale
             cuda.syncthreads()

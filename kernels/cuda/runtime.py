@@ -74,6 +74,12 @@ def block_size() -> int:
     return _device_props()["block"]
 
 
+def blocks(n: int) -> int:
+    """Grid size for a kernel that gives each of n items (rows, outputs) a block of its own,
+    looping over items beyond the grid."""
+    return config(n * block_size())[0]
+
+
 # --------------------------------------------------------------------------- memory
 
 def _round(nbytes: int) -> int:
