@@ -14,8 +14,9 @@ import numpy as np
 from . import _device, _dtype
 from . import derivatives as D
 from .autograd import grad_mode
-from .autograd.graph import OUTPUT, record
+from .autograd.graph import OUTPUT, record, record_pair
 from .kernels import cpu
+from .kernels import elementwise as _elementwise
 from .tensor import Tensor, _wrap_dim
 
 _wrap = Tensor._wrap
@@ -207,6 +208,11 @@ def check_inplace(t: Tensor) -> None:
 
 # --------------------------------------------------------------------------- elementwise
 
+_FLAT = _elementwise.FLAT  # (body name, dtype) -> serial flat kernel, once compiled
+_SMALL = _elementwise.PARALLEL_MIN
+_grad_state = grad_mode.state
+
+
 def _binary(kname: str, rule, a, b, save: bool = True):
     ta, tb, ad, bd = operands(a, b)
     shape = ad.shape if ad.shape == bd.shape else broadcast_shapes(ad.shape, bd.shape)
@@ -214,10 +220,47 @@ def _binary(kname: str, rule, a, b, save: bool = True):
     return record(rule, out, (ta, tb), (ta, tb) if save else ())
 
 
-def add(a, b, *, alpha=1):
-    if alpha != 1:
-        b = mul(b, alpha)
-    return _binary("add", D.ADD, a, b, save=False)
+def _arith(kname: str, rule, save: bool, alpha: bool):
+    """The function of a binary arithmetic primitive (add, sub, mul, maximum, minimum).
+
+    Its first lines are the common case in as little Python as possible: two CPU tensors of
+    one dtype and one shape, small enough for the serial kernel, called straight through its
+    flat kernel and recorded with ``record_pair``. Anything else, and the first call of a
+    kernel, takes ``_binary``. With `alpha`, the function takes torch's ``alpha=``
+    (``a + alpha * b``)."""
+
+    def op(a, b, *, alpha=1):
+        if alpha != 1:
+            if not alpha_ok:
+                raise TypeError(f"{kname}() got an unexpected keyword argument 'alpha'")
+            b = mul(b, alpha)
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            ad = a._data
+            bd = b._data
+            if ad.__class__ is np.ndarray and bd.__class__ is np.ndarray:
+                dt = ad.dtype
+                sa = ad.shape
+                # (Layouts need no check: a strided 1-D operand gets its own specialisation
+                # of the kernel, and reshape(-1) copies an n-D one that is not contiguous.)
+                if dt is bd.dtype and sa == bd.shape and ad.size < _SMALL:
+                    k = _FLAT.get((kname, dt))
+                    if k is not None:
+                        od = np.empty(sa, dt)
+                        if len(sa) == 1:
+                            k(ad, bd, od)
+                        else:
+                            k(ad.reshape(-1), bd.reshape(-1), od.reshape(-1))
+                        out = _wrap(od)
+                        if _grad_state.enabled and (a._requires_grad or b._requires_grad):
+                            record_pair(rule, out, a, b, save)
+                        return out
+        if kname == "sub":
+            _sub_check(a, b)
+        return _binary(kname, rule, a, b, save)
+
+    alpha_ok = alpha
+    op.__name__ = op.__qualname__ = kname
+    return op
 
 
 def _sub_check(a, b) -> None:
@@ -233,11 +276,11 @@ def _sub_check(a, b) -> None:
             "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
 
 
-def sub(a, b, *, alpha=1):
-    _sub_check(a, b)
-    if alpha != 1:
-        b = mul(b, alpha)
-    return _binary("sub", D.SUB, a, b, save=False)
+# (A bool "sub" kernel is never compiled, since _sub_check refuses bool first, so sub's fast
+# path cannot reach one.)
+add = _arith("add", D.ADD, False, True)
+sub = _arith("sub", D.SUB, False, True)
+mul = _arith("mul", D.MUL, True, False)
 
 
 def rsub(x: Tensor, s):
@@ -248,8 +291,36 @@ def rsub(x: Tensor, s):
     return record(D.RSUB, out, (tx,))
 
 
-def mul(a, b):
-    return _binary("mul", D.MUL, a, b)
+def product_grads(g: Tensor, a: Tensor, b: Tensor, edges: tuple):
+    """[g * b, g * a] (None for an input whose edge leads nowhere) for small CPU operands of g's shape and
+    dtype, straight through the flat kernel; None when that does not apply (mul's fused
+    backward)."""
+    gd = g._data
+    ad = a._data
+    bd = b._data
+    if gd.__class__ is np.ndarray and ad.__class__ is np.ndarray and \
+            bd.__class__ is np.ndarray:
+        dt = gd.dtype
+        sh = gd.shape
+        if ad.dtype is dt and bd.dtype is dt and ad.shape == sh and bd.shape == sh and \
+                gd.size < _SMALL:
+            k = _FLAT.get(("mul", dt))
+            if k is not None:
+                if len(sh) != 1:
+                    gd = gd.reshape(-1)
+                    ad = ad.reshape(-1)
+                    bd = bd.reshape(-1)
+                out = [None, None]
+                if edges[0][0] is not None:
+                    o = np.empty(sh, dt)
+                    k(gd, bd, o if len(sh) == 1 else o.reshape(-1))
+                    out[0] = _wrap(o)
+                if edges[1][0] is not None:
+                    o = np.empty(sh, dt)
+                    k(gd, ad, o if len(sh) == 1 else o.reshape(-1))
+                    out[1] = _wrap(o)
+                return out
+    return None
 
 
 def div(a, b, *, rounding_mode=None):
@@ -475,12 +546,8 @@ def _is_bool(v) -> bool:
     return isinstance(v, bool) or (isinstance(v, Tensor) and v._data.dtype == np.bool_)
 
 
-def maximum(a: Tensor, b: Tensor):
-    return _binary("maximum", D.MAXIMUM, a, b)
-
-
-def minimum(a: Tensor, b: Tensor):
-    return _binary("minimum", D.MINIMUM, a, b)
+maximum = _arith("maximum", D.MAXIMUM, True, False)
+minimum = _arith("minimum", D.MINIMUM, True, False)
 
 
 def where(cond: Tensor, a, b):
@@ -534,10 +601,39 @@ def accumulate(existing: Tensor, g: Tensor) -> Tensor:
     return existing
 
 
+def add_into_fitted(dst: Tensor, src: Tensor) -> None:
+    """add_into for a `src` already of dst's shape and dtype, into a `dst` the caller owns
+    (contiguous and writeable): the backward engine's accumulation."""
+    dd = dst._data
+    sd = src._data
+    if dd.__class__ is np.ndarray and sd.__class__ is np.ndarray and dd.size < _SMALL:
+        k = _FLAT.get(("add", dd.dtype))
+        if k is not None:
+            if dd.ndim == 1:
+                k(dd, sd, dd)
+            else:
+                d = dd.reshape(-1)
+                k(d, sd.reshape(-1), d)
+            return
+    add_into(dst, src)
+
+
 def add_into(dst: Tensor, src: Tensor) -> None:
     """dst += src, in dst's buffer (gradient accumulation into ``.grad``)."""
     dd = dst._data
     sd = src._data
+    if dd.__class__ is np.ndarray and sd.__class__ is np.ndarray and dd.dtype is sd.dtype:
+        sh = dd.shape
+        if sh == sd.shape and dd.size < _SMALL and dd.flags.writeable:
+            k = _FLAT.get(("add", dd.dtype))
+            if k is not None:  # as _binary's fast path
+                if len(sh) == 1:
+                    k(dd, sd, dd)
+                    return
+                if dd.flags.c_contiguous:
+                    d = dd.reshape(-1)
+                    k(d, sd.reshape(-1), d)
+                    return
     if sd.dtype != dd.dtype:
         sd = sd.astype(dd.dtype)
     if dd.flags.c_contiguous and dd.flags.writeable:

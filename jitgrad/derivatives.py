@@ -28,18 +28,19 @@ from . import _views as V
 from .autograd.graph import Rule
 
 
-def defvjp(name: str, *vjps) -> Rule:
-    return Rule(name, vjps)
+def defvjp(name: str, *vjps, fused=None) -> Rule:
+    return Rule(name, vjps, fused)
 
 
 # --------------------------------------------------------------------------- arithmetic
 
-ADD = defvjp("AddBackward0", lambda g: g, lambda g: g)
+ADD = defvjp("AddBackward0", lambda g: g, lambda g: g, fused=lambda g, edges: [g, g])
 SUB = defvjp("SubBackward0", lambda g: g, lambda g: O.neg(g))
 RSUB = defvjp("RsubBackward1", lambda g: O.neg(g))
 MUL = defvjp("MulBackward0",
              lambda g, a, b: O.mul(g, b),
-             lambda g, a, b: O.mul(g, a))
+             lambda g, a, b: O.mul(g, a),
+             fused=lambda g, edges, a, b: O.product_grads(g, a, b, edges))
 DIV = defvjp("DivBackward0",
              lambda g, a, b: O.div(g, b),
              lambda g, a, b: O.neg(O.div(O.mul(g, a), O.mul(b, b))))

@@ -323,9 +323,10 @@ class Tensor:
         fn = self._grad_fn
         if fn is None:
             return  # leaves keep their gradient anyway
-        if fn._retains is None:
-            fn._retains = {}
-        fn._retains[self._output_nr] = weakref.ref(self)
+        hk = graph._hooks_of(fn)
+        if hk._retains is None:
+            hk._retains = {}
+        hk._retains[self._output_nr] = weakref.ref(self)
 
     def register_hook(self, hook) -> graph.RemovableHandle:
         """``hook(grad)`` runs when this tensor's gradient is computed; a returned tensor
@@ -335,7 +336,7 @@ class Tensor:
         fn = self._grad_fn
         if fn is None:
             return graph._add_hook(self, "_hooks", hook)
-        return graph._add_hook(fn, "_tensor_hooks", (self._output_nr, hook))
+        return graph._add_hook(graph._hooks_of(fn), "_tensor_hooks", (self._output_nr, hook))
 
     def register_post_accumulate_grad_hook(self, hook) -> graph.RemovableHandle:
         """``hook(tensor)`` runs after a leaf's ``.grad`` was updated."""

@@ -40,6 +40,10 @@ _NUMBA_TYPES = {
 
 _kernels: dict = {}
 _by_name: dict = {}  # ("u"/"b", name, dtype) -> loops: the launchers' fast lookup
+# (binary body name, dtype) -> its serial flat kernel, kernel(a, b, out) over 1-D contiguous
+# arrays of one size; filled as launchers compile them. The op layer calls these directly for
+# small same-shape operands, where the launcher's own Python would cost more than the loop.
+FLAT: dict = {}
 
 
 def _stable(dispatcher, key: str):
@@ -299,6 +303,7 @@ def binary(name: str, a: np.ndarray, b: np.ndarray, shape: tuple, out_dtype=None
     if loops is None:
         loops = _by_name[("b", name, a.dtype)] = _loops(scalar.BINARY, _binary_loops, name,
                                                         a.dtype)
+        FLAT[(name, a.dtype)] = loops[0]
     flat, flat_par, bcast, bcast_par = loops
     par = n >= PARALLEL_MIN
     if a.flags.c_contiguous and b.flags.c_contiguous:

@@ -69,11 +69,30 @@ def _add_hook(owner, attr: str, value) -> RemovableHandle:
     return handle
 
 
+class _Hooks:
+    """What a node carries only once someone registered a hook or retained a gradient on it:
+    kept apart so that recording a node and running the engine check one attribute."""
+
+    __slots__ = ("_tensor_hooks", "_retains", "_pre_hooks", "_post_hooks")
+
+    def __init__(self):
+        self._tensor_hooks = None  # hooks of the non-leaf tensors the node produced
+        self._retains = None  # output_nr -> weakref of a tensor that called retain_grad()
+        self._pre_hooks = None
+        self._post_hooks = None
+
+
+def _hooks_of(node) -> _Hooks:
+    hk = node._hk
+    if hk is None:
+        hk = node._hk = _Hooks()
+    return hk
+
+
 class Node:
     """Base of every ``grad_fn``. Subclasses implement ``apply(grads) -> grads_of_inputs``."""
 
-    __slots__ = ("next_functions", "_seq", "_meta", "_tensor_hooks", "_retains",
-                 "_pre_hooks", "_post_hooks", "__weakref__")
+    __slots__ = ("next_functions", "_seq", "_meta", "_hk", "__weakref__")
 
     num_outputs = 1
 
@@ -81,10 +100,24 @@ class Node:
         self.next_functions = next_functions
         self._meta = meta  # (shape, numpy dtype) of each input, to fit gradients to
         self._seq = next(_seq)
-        self._tensor_hooks = None  # hooks of the non-leaf tensors this node produced
-        self._retains = None  # output_nr -> weakref of a tensor that called retain_grad()
-        self._pre_hooks = None
-        self._post_hooks = None
+        self._hk = None  # a _Hooks, made on the first hook or retain_grad
+
+    # The hook tables, read through the node (None when there are none).
+    @property
+    def _tensor_hooks(self):
+        return None if self._hk is None else self._hk._tensor_hooks
+
+    @property
+    def _retains(self):
+        return None if self._hk is None else self._hk._retains
+
+    @property
+    def _pre_hooks(self):
+        return None if self._hk is None else self._hk._pre_hooks
+
+    @property
+    def _post_hooks(self):
+        return None if self._hk is None else self._hk._post_hooks
 
     def name(self) -> str:
         return type(self).__name__
@@ -103,11 +136,11 @@ class Node:
 
     def register_hook(self, fn) -> RemovableHandle:
         """``fn(grad_inputs, grad_outputs)`` runs after this node computed its gradients."""
-        return _add_hook(self, "_post_hooks", fn)
+        return _add_hook(_hooks_of(self), "_post_hooks", fn)
 
     def register_prehook(self, fn) -> RemovableHandle:
         """``fn(grad_outputs)`` runs before this node; a returned tuple replaces them."""
-        return _add_hook(self, "_pre_hooks", fn)
+        return _add_hook(_hooks_of(self), "_pre_hooks", fn)
 
     @property
     def metadata(self) -> dict:
@@ -211,13 +244,18 @@ OUTPUT = object()  # placed in a `saved` tuple, stands for the operation's outpu
 
 
 class Rule:
-    """One row of the derivative table: the grad_fn name and one VJP per input."""
+    """One row of the derivative table: the grad_fn name and one VJP per input.
 
-    __slots__ = ("name", "vjps")
+    A row may also carry ``fused(g, edges, *saved)``: every input's gradient at once (a list;
+    input i wants one where ``edges[i][0]`` is not None), used when the backward pass records
+    no graph. It returns None where it does not apply, and the VJPs run instead."""
 
-    def __init__(self, name: str, vjps: tuple):
+    __slots__ = ("name", "vjps", "fused")
+
+    def __init__(self, name: str, vjps: tuple, fused=None):
         self.name = name
         self.vjps = vjps
+        self.fused = fused
 
 
 class OpNode(Node):
@@ -231,7 +269,7 @@ class OpNode(Node):
         self.next_functions = next_functions
         self._meta = meta
         self._seq = next(_seq)
-        self._tensor_hooks = self._retains = self._pre_hooks = self._post_hooks = None
+        self._hk = None
         self.rule = rule
         self._saved = saved
         self._versions = versions
@@ -246,10 +284,19 @@ class OpNode(Node):
         return unpack_saved(self, saved, self._versions)
 
     def apply(self, grads: list) -> tuple:
-        saved = self.unpack()
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(FREED)
+        if saved:
+            saved = unpack_saved(self, saved, self._versions)
         g = grads[0]
+        rule = self.rule
+        if rule.fused is not None and not grad_mode.state.enabled:
+            out = rule.fused(g, self.next_functions, *saved)
+            if out is not None:
+                return out
         out = []
-        for (child, _), vjp in zip(self.next_functions, self.rule.vjps):
+        for (child, _), vjp in zip(self.next_functions, rule.vjps):
             out.append(vjp(g, *saved) if child is not None else None)
         return out
 
@@ -319,6 +366,48 @@ def record(rule: Rule, out, inputs: tuple, saved: tuple = ()):
     return out
 
 
+def record_pair(rule: Rule, out, a, b, save: bool) -> None:
+    """record() for a binary primitive whose caller already checked that grad mode is on and
+    that `a` or `b` requires grad; it saves (a, b) when `save`. Written out for speed: the
+    arithmetic operators come through here."""
+    if save:
+        v = a._ver
+        w = b._ver
+        saved = (a, b)
+        versions = (0 if v is None else v[0], 0 if w is None else w[0])
+    else:
+        saved = versions = ()
+    fn = a._grad_fn
+    if fn is not None:
+        ea = (fn, a._output_nr)
+    elif a._requires_grad:
+        ea = (accumulator(a), 0)
+    else:
+        ea = _NO_EDGE
+    fn = b._grad_fn
+    if fn is not None:
+        eb = (fn, b._output_nr)
+    elif b._requires_grad:
+        eb = (accumulator(b), 0)
+    else:
+        eb = _NO_EDGE
+    ad = a._data
+    bd = b._data
+    node = _new(OpNode)
+    node.next_functions = (ea, eb)
+    node._meta = ((ad.shape, ad.dtype), (bd.shape, bd.dtype))
+    node._seq = next(_seq)
+    node._hk = None
+    node.rule = rule
+    node._saved = saved
+    node._versions = versions
+    out._grad_fn = node
+    out._requires_grad = True
+
+
+_new = object.__new__
+
+
 # --------------------------------------------------------------------------- the engine
 
 def _owned(t) -> bool:
@@ -371,6 +460,27 @@ def _hook_result(fn, old, new):
     return new
 
 
+def _before_node(node: Node, hk: _Hooks, buf: list) -> list:
+    """A node's pre-hooks, its tensors' hooks and retained gradients, in torch's order."""
+    if hk._pre_hooks:
+        for fn in list(hk._pre_hooks.values()):
+            r = fn(tuple(buf))
+            if r is not None:
+                buf = list(r)
+    if hk._tensor_hooks:
+        for nr, fn in list(hk._tensor_hooks.values()):
+            if buf[nr] is not None:
+                r = fn(buf[nr])
+                if r is not None:
+                    buf[nr] = _hook_result(fn, buf[nr], r)
+    if hk._retains:
+        for nr, ref in hk._retains.items():
+            t = ref()
+            if t is not None and buf[nr] is not None:
+                t._grad = buf[nr].clone() if t._grad is None else t._grad + buf[nr]
+    return buf
+
+
 def _fit(node: Node, i: int, g):
     """Fit gradient `g` for input `i` of `node` to that input's shape and dtype: the one place
     where a broadcast gradient is summed back."""
@@ -417,17 +527,17 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     # Count each node's consumers (edges into it) with an iterative walk.
     deps: dict = {}
     start = {e[0] for e in root_edges}
-    seen = set(start)
     stack = list(start)
     while stack:
-        n = stack.pop()
-        for child, _ in n.next_functions:
-            if child is None:
-                continue
-            deps[child] = deps.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
+        for child, _ in stack.pop().next_functions:
+            if child is not None:
+                c = deps.get(child)
+                if c is None:  # first visit (a root is already on the stack)
+                    deps[child] = 1
+                    if child not in start:
+                        stack.append(child)
+                else:
+                    deps[child] = c + 1
 
     needed = None
     if inputs is not None:
@@ -463,34 +573,26 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     captured = [None] * (len(inputs) if inputs is not None else 0)
     pending = []  # (leaf, grad): .grad is written only after the whole pass succeeded
 
+    heappop = heapq.heappop
+    heappush = heapq.heappush
+    node = None  # the next node, when it was the only one ready (it skips the heap)
     with grad_mode.set_grad_enabled(create_graph):
-        while heap:
-            node = heapq.heappop(heap)[2]
+        while node is not None or heap:
+            if node is None:
+                node = heappop(heap)[2]
             buf = buffers.pop(node)
-            if node._pre_hooks:
-                for fn in list(node._pre_hooks.values()):
-                    r = fn(tuple(buf))
-                    if r is not None:
-                        buf = list(r)
-            if node._tensor_hooks:
-                for nr, fn in list(node._tensor_hooks.values()):
-                    if buf[nr] is not None:
-                        r = fn(buf[nr])
-                        if r is not None:
-                            buf[nr] = _hook_result(fn, buf[nr], r)
-            if node._retains:
-                for nr, ref in node._retains.items():
-                    t = ref()
-                    if t is not None and buf[nr] is not None:
-                        t._grad = buf[nr].clone() if t._grad is None else t._grad + buf[nr]
-            if node in captures:
+            hk = node._hk
+            if hk is not None:
+                buf = _before_node(node, hk, buf)
+            if captures and node in captures:
                 for nr, k in captures[node]:
                     g = buf[nr]
                     captured[k] = g if captured[k] is None else captured[k] + g
             if needed is not None and not needed.get(node, False):
+                node = None
                 continue
 
-            if type(node) is AccumulateGrad:
+            if node.__class__ is AccumulateGrad:
                 g = buf[0]
                 if g is not None:
                     var = node.variable
@@ -501,7 +603,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                             if r is not None:
                                 g = _hook_result(fn, g, r)
                     pending.append((var, g))
-                buf = g = None
+                buf = g = node = None
                 continue
 
             for g in buf:
@@ -512,21 +614,27 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 outs = [None] * len(node.next_functions)
             if not retain_graph:
                 node.release()
-            if node._post_hooks:
-                for fn in list(node._post_hooks.values()):
+            if hk is not None and hk._post_hooks:
+                for fn in list(hk._post_hooks.values()):
                     fn(tuple(outs), tuple(buf))
             del buf
 
-            for i, (child, nr) in enumerate(node.next_functions):
+            meta = node._meta
+            ready = None  # the first child that became ready
+            i = -1
+            for child, nr in node.next_functions:
+                i += 1
                 if child is None:
                     continue
                 if needed is not None and not (needed.get(child) or child in captures):
                     continue
                 g = outs[i]
                 if g is not None:
-                    shape, dt = node._meta[i]
-                    if g._data.shape != shape or g._data.dtype != dt:
+                    shape, dt = meta[i]
+                    gd = g._data
+                    if gd.shape != shape or (gd.dtype is not dt and gd.dtype != dt):
                         g = _fit(node, i, g)
+                    gd = None
                     cbuf = buffers.get(child)
                     if cbuf is None:
                         cbuf = buffers[child] = [None] * child.num_outputs
@@ -536,19 +644,29 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                     else:
                         cbuf[nr] = None
                         if not create_graph and _owned(prev):
-                            _ops.add_into(prev, g)
+                            _ops.add_into_fitted(prev, g)
                             cbuf[nr] = prev
                         else:
                             cbuf[nr] = prev + g
                     del g, prev
-                deps[child] -= 1
-                if deps[child] == 0:
+                n = deps[child] - 1
+                deps[child] = n
+                if n == 0:
                     # Run it even if every gradient into it was None: its own inputs are
                     # counted on it.
                     if child not in buffers:
                         buffers[child] = [None] * child.num_outputs
-                    heapq.heappush(heap, (-child._seq, next(tie), child))
+                    if ready is None:
+                        ready = child
+                    else:
+                        heappush(heap, (-child._seq, next(tie), child))
             outs = cbuf = None  # drop references so that buffers can be reused
+            # The next node is the ready one of highest sequence number: `ready` itself when
+            # nothing else waits (a chain), so the common case skips the heap.
+            if ready is not None and heap:
+                heappush(heap, (-ready._seq, next(tie), ready))
+                ready = None
+            node = ready
 
     while pending:
         var, g = pending.pop()
