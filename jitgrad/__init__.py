@@ -86,3 +86,5 @@ from .autograd import graph as _graph  # noqa: E402
 
 _graph.Tensor = Tensor
 _graph._ops = _ops_module
+_graph._FLAT = _ops_module._FLAT
+_graph._SMALL = _ops_module._SMALL

@@ -252,7 +252,8 @@ def _arith(kname: str, rule, save: bool, alpha: bool):
                             k(ad.reshape(-1), bd.reshape(-1), od.reshape(-1))
                         out = _wrap(od)
                         if _grad_state.enabled and (a._requires_grad or b._requires_grad):
-                            record_pair(rule, out, a, b, save)
+                            m = (sa, dt)
+                            record_pair(rule, out, a, b, save, (m, m))
                         return out
         if kname == "sub":
             _sub_check(a, b)
@@ -289,38 +290,6 @@ def rsub(x: Tensor, s):
     tx, ts, xd, sd = operands(x, s)
     out = _wrap(backend(xd).binary("sub", sd, xd, xd.shape))
     return record(D.RSUB, out, (tx,))
-
-
-def product_grads(g: Tensor, a: Tensor, b: Tensor, edges: tuple):
-    """[g * b, g * a] (None for an input whose edge leads nowhere) for small CPU operands of g's shape and
-    dtype, straight through the flat kernel; None when that does not apply (mul's fused
-    backward)."""
-    gd = g._data
-    ad = a._data
-    bd = b._data
-    if gd.__class__ is np.ndarray and ad.__class__ is np.ndarray and \
-            bd.__class__ is np.ndarray:
-        dt = gd.dtype
-        sh = gd.shape
-        if ad.dtype is dt and bd.dtype is dt and ad.shape == sh and bd.shape == sh and \
-                gd.size < _SMALL:
-            k = _FLAT.get(("mul", dt))
-            if k is not None:
-                if len(sh) != 1:
-                    gd = gd.reshape(-1)
-                    ad = ad.reshape(-1)
-                    bd = bd.reshape(-1)
-                out = [None, None]
-                if edges[0][0] is not None:
-                    o = np.empty(sh, dt)
-                    k(gd, bd, o if len(sh) == 1 else o.reshape(-1))
-                    out[0] = _wrap(o)
-                if edges[1][0] is not None:
-                    o = np.empty(sh, dt)
-                    k(gd, ad, o if len(sh) == 1 else o.reshape(-1))
-                    out[1] = _wrap(o)
-                return out
-    return None
 
 
 def div(a, b, *, rounding_mode=None):

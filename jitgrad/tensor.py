@@ -14,6 +14,7 @@ import numpy as np
 from . import _dtype
 from . import _device
 from ._device import CPU
+from . import autograd as _autograd
 from .autograd import graph
 from .autograd import grad_mode
 
@@ -350,9 +351,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph: bool = False,
                  inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into the ``.grad`` of the leaves (or of `inputs`)."""
-        from .autograd import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
+        _autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
                  inputs=inputs)
 
     def detach(self) -> "Tensor":

@@ -14,19 +14,16 @@ __all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "check_vjp", "Funct
 
 
 def _as_tuple(x) -> tuple:
-    from ..tensor import Tensor
-
     if x is None:
         return ()
-    if isinstance(x, Tensor):
+    if isinstance(x, graph.Tensor):
         return (x,)
     return tuple(x)
 
 
 def _seeds(outputs: tuple, grad_outputs: tuple, create_graph: bool) -> list:
     """The gradient each output starts with: given, or 1 for a scalar output."""
-    from .. import _creation
-    from ..tensor import Tensor
+    Tensor = graph.Tensor
 
     if len(grad_outputs) != len(outputs):
         raise RuntimeError(f"grad requires one gradient per output: got {len(grad_outputs)} "
@@ -39,8 +36,12 @@ def _seeds(outputs: tuple, grad_outputs: tuple, create_graph: bool) -> list:
             if out._requires_grad and out._data.dtype.kind != "f":
                 raise RuntimeError("grad can be implicitly created only for real scalar outputs "
                                    f"but got {out.dtype}")
+            from .. import _creation
+
             g = _creation.ones_like(out)
         elif not isinstance(g, Tensor):
+            from .. import _creation
+
             g = _creation.full_like(out, g)
         else:
             if g._data.shape != out._data.shape:

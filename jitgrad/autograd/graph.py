@@ -12,6 +12,9 @@ import heapq
 import itertools
 import sys
 import weakref
+from sys import getrefcount
+
+import numpy as np
 
 from . import grad_mode
 
@@ -29,6 +32,8 @@ _seq = itertools.count()
 Tensor = None
 _ops = None
 _ACCUMULATE_SEQ = 1 << 62  # leaves' accumulators run as soon as they are ready, as in torch
+_ndarray = np.ndarray
+_FLAT = _SMALL = None  # the flat CPU kernels and their size limit, bound with _ops
 
 
 class _HookDict(dict):
@@ -223,21 +228,25 @@ def saved_versions(saved: tuple) -> tuple:
 
 def unpack_saved(node, saved: tuple, versions: tuple) -> tuple:
     """Saved values as the backward rule sees them, after checking that no saved tensor was
-    changed in place since it was saved."""
-    res = []
-    for s, v in zip(saved, versions):
-        if type(s) is _SavedOutput:
-            expected = v or 0  # outputs of built-in ops are saved fresh, at version 0
+    changed in place since it was saved. Returns `saved` itself when it holds no output."""
+    res = None
+    i = 0
+    for s in saved:
+        if s.__class__ is _SavedOutput:
+            expected = versions[i] or 0  # outputs of built-in ops are saved fresh, at version 0
             if s.ver[0] != expected:
                 raise modified_error(s.data, s.ver[0], expected, node, s.nr)
-            res.append(Tensor._wrap(s.data, node, s.nr))
+            if res is None:
+                res = list(saved)
+            res[i] = Tensor._wrap(s.data, node, s.nr)
         else:
+            v = versions[i]
             if v is not None:
                 cur = s._ver
                 if cur is not None and cur[0] != v:
                     raise modified_error(s._data, cur[0], v, s._grad_fn, s._output_nr)
-            res.append(s)
-    return tuple(res)
+        i += 1
+    return saved if res is None else tuple(res)
 
 
 OUTPUT = object()  # placed in a `saved` tuple, stands for the operation's output
@@ -366,10 +375,10 @@ def record(rule: Rule, out, inputs: tuple, saved: tuple = ()):
     return out
 
 
-def record_pair(rule: Rule, out, a, b, save: bool) -> None:
+def record_pair(rule: Rule, out, a, b, save: bool, meta: tuple) -> None:
     """record() for a binary primitive whose caller already checked that grad mode is on and
-    that `a` or `b` requires grad; it saves (a, b) when `save`. Written out for speed: the
-    arithmetic operators come through here."""
+    that `a` or `b` requires grad; it saves (a, b) when `save`, and `meta` is the inputs'
+    (shape, dtype) pairs. Written out for speed: the arithmetic operators come through here."""
     if save:
         v = a._ver
         w = b._ver
@@ -381,21 +390,23 @@ def record_pair(rule: Rule, out, a, b, save: bool) -> None:
     if fn is not None:
         ea = (fn, a._output_nr)
     elif a._requires_grad:
-        ea = (accumulator(a), 0)
+        r = a._acc  # accumulator(a), inlined
+        acc = r() if r is not None else None
+        ea = (accumulator(a) if acc is None else acc, 0)
     else:
         ea = _NO_EDGE
     fn = b._grad_fn
     if fn is not None:
         eb = (fn, b._output_nr)
     elif b._requires_grad:
-        eb = (accumulator(b), 0)
+        r = b._acc  # accumulator(b), inlined
+        acc = r() if r is not None else None
+        eb = (accumulator(b) if acc is None else acc, 0)
     else:
         eb = _NO_EDGE
-    ad = a._data
-    bd = b._data
     node = _new(OpNode)
     node.next_functions = (ea, eb)
-    node._meta = ((ad.shape, ad.dtype), (bd.shape, bd.dtype))
+    node._meta = meta
     node._seq = next(_seq)
     node._hk = None
     node.rule = rule
@@ -576,7 +587,10 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     heappop = heapq.heappop
     heappush = heapq.heappush
     node = None  # the next node, when it was the only one ready (it skips the heap)
-    with grad_mode.set_grad_enabled(create_graph):
+    mode = grad_mode.state
+    was_enabled = mode.enabled
+    mode.enabled = create_graph
+    try:
         while node is not None or heap:
             if node is None:
                 node = heappop(heap)[2]
@@ -606,10 +620,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 buf = g = node = None
                 continue
 
-            for g in buf:
-                if g is not None:
-                    outs = node.apply(buf)
-                    break
+            if buf[0] is not None or any(g is not None for g in buf):
+                outs = node.apply(buf)
             else:  # no gradient reached this node: nothing flows on from it either
                 outs = [None] * len(node.next_functions)
             if not retain_graph:
@@ -621,9 +633,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
 
             meta = node._meta
             ready = None  # the first child that became ready
-            i = -1
-            for child, nr in node.next_functions:
-                i += 1
+            for i, (child, nr) in enumerate(node.next_functions):
                 if child is None:
                     continue
                 if needed is not None and not (needed.get(child) or child in captures):
@@ -643,11 +653,30 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                         cbuf[nr] = g
                     else:
                         cbuf[nr] = None
-                        if not create_graph and _owned(prev):
-                            _ops.add_into_fitted(prev, g)
-                            cbuf[nr] = prev
-                        else:
+                        if create_graph:
                             cbuf[nr] = prev + g
+                        else:
+                            # Sum in place into a buffer that nothing else holds. The common
+                            # case first (a 1-D array the engine's local `prev` holds alone:
+                            # two references counting getrefcount's argument), then _owned.
+                            pd = prev._data
+                            k = None
+                            if pd.__class__ is _ndarray and pd.base is None and \
+                                    getrefcount(prev) == 2 and getrefcount(pd) == 3 and \
+                                    pd.ndim == 1 and pd.size < _SMALL and pd.flags.writeable \
+                                    and prev._grad_fn is None:
+                                gd = g._data
+                                if gd.__class__ is _ndarray:
+                                    k = _FLAT.get(("add", pd.dtype))
+                            if k is not None:
+                                k(pd, gd, pd)
+                                cbuf[nr] = prev
+                            elif _owned(prev):
+                                _ops.add_into_fitted(prev, g)
+                                cbuf[nr] = prev
+                            else:
+                                cbuf[nr] = prev + g
+                            pd = gd = None
                     del g, prev
                 n = deps[child] - 1
                 deps[child] = n
@@ -667,6 +696,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 heappush(heap, (-ready._seq, next(tie), ready))
                 ready = None
             node = ready
+    finally:
+        mode.enabled = was_enabled
 
     while pending:
         var, g = pending.pop()
