@@ -752,6 +752,22 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
         lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
     if not dims:
         return g
+    d = g._data
+    if not _grad_state.enabled and d.dtype.kind == "f" and d.size:
+        st = d.strides
+        for i in dims:
+            if st[i] != 0:
+                break
+        else:
+            # Every summed dim is a broadcast (an expanded gradient, as the backward of a
+            # mean or a sum makes): the sum is one slice times the count, in a single kernel
+            # call instead of a pass over the expanded elements.
+            n = 1
+            for i in dims:
+                n *= gs[i]
+            one = d[tuple(slice(0, 1) if i in dims else slice(None) for i in range(d.ndim))]
+            one = one.reshape(shape)
+            return _wrap(backend(d).binary("mul", one, np.array(n, dtype=d.dtype), shape))
     r = sum(g, dims, keepdim=True)
     if lead:
         from . import _views

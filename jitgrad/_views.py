@@ -202,8 +202,25 @@ def expand(x: Tensor, *sizes):
                 f"({d.shape[j]}) at non-singleton dimension {i}.  Target sizes: {list(sizes)}.  "
                 f"Tensor sizes: {list(d.shape)}")
     target = tuple(target)
-    return record(D.EXPAND, _view(x, np.broadcast_to(d, target), lambda t: expand(t, target)),
+    return record(D.EXPAND, _view(x, broadcast_data(d, target), lambda t: expand(t, target)),
                   (x,), ())
+
+
+def broadcast_data(d, target: tuple):
+    """np.broadcast_to(d, target), read-only; for a contiguous host array it is built directly
+    (stride 0 on the broadcast dims), without numpy's general Python path."""
+    if d.__class__ is np.ndarray and d.flags.c_contiguous and d.size:
+        lead = len(target) - d.ndim
+        strides = [0] * lead
+        for n, st in zip(d.shape, d.strides):
+            strides.append(0 if n == 1 else st)
+        for n, t in zip(d.shape, target[lead:]):
+            if n != t and n != 1:
+                raise ValueError(f"cannot broadcast {d.shape} to {target}")
+        v = np.ndarray(target, d.dtype, buffer=d, strides=tuple(strides))
+        v.flags.writeable = False
+        return v
+    return np.broadcast_to(d, target)
 
 
 def expand_as(x: Tensor, other: Tensor):

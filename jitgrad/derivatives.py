@@ -170,7 +170,15 @@ SUM = defvjp("SumBackward0", lambda g, shape: V.expand(g, shape))
 SUM_DIM = defvjp("SumBackward1",
                  lambda g, shape, dims, keepdim: V.expand(_unsqueeze_dims(g, dims, keepdim),
                                                           shape))
-MEAN = defvjp("MeanBackward0", lambda g, shape, n: V.expand(O.div(g, n), shape))
+def _mean_fused(g, edges, shape, n):
+    # g / n spread over the input's shape as one stride-0 view: a single kernel call.
+    gd = g._data
+    q = O.backend(gd).binary("div", gd, np.array(n, dtype=gd.dtype), gd.shape)
+    return [_wrap(V.broadcast_data(q, shape))]
+
+
+MEAN = defvjp("MeanBackward0", lambda g, shape, n: V.expand(O.div(g, n), shape),
+              fused=_mean_fused)
 MEAN_DIM = defvjp("MeanBackward1",
                   lambda g, shape, dims, keepdim, n: V.expand(
                       _unsqueeze_dims(O.div(g, n), dims, keepdim), shape))

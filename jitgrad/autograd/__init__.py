@@ -21,6 +21,19 @@ def _as_tuple(x) -> tuple:
     return tuple(x)
 
 
+_CREATION = None
+
+
+def _creation():
+    """jitgrad._creation, imported on first use (it imports this package itself)."""
+    global _CREATION
+    if _CREATION is None:
+        from .. import _creation as c
+
+        _CREATION = c
+    return _CREATION
+
+
 def _seeds(outputs: tuple, grad_outputs: tuple, create_graph: bool) -> list:
     """The gradient each output starts with: given, or 1 for a scalar output."""
     Tensor = graph.Tensor
@@ -36,13 +49,9 @@ def _seeds(outputs: tuple, grad_outputs: tuple, create_graph: bool) -> list:
             if out._requires_grad and out._data.dtype.kind != "f":
                 raise RuntimeError("grad can be implicitly created only for real scalar outputs "
                                    f"but got {out.dtype}")
-            from .. import _creation
-
-            g = _creation.ones_like(out)
+            g = _creation().ones_like(out)
         elif not isinstance(g, Tensor):
-            from .. import _creation
-
-            g = _creation.full_like(out, g)
+            g = _creation().full_like(out, g)
         else:
             if g._data.shape != out._data.shape:
                 from ..tensor import Size
@@ -102,9 +111,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
                              retain_graph=retain_graph, create_graph=create_graph,
                              inputs=inputs_t, accumulate=False, allow_unused=allow_unused)
     if materialize_grads:
-        from .. import _creation
-
-        res = tuple(_creation.zeros_like(i) if r is None else r for r, i in zip(res, inputs_t))
+        res = tuple(_creation().zeros_like(i) if r is None else r for r, i in zip(res, inputs_t))
     return res
 
 
