@@ -86,5 +86,5 @@ from .autograd import graph as _graph  # noqa: E402
 
 _graph.Tensor = Tensor
 _graph._ops = _ops_module
-_graph._FLAT = _ops_module._FLAT
+_graph._FLAT_ADD = _ops_module._FLAT_ADD
 _graph._SMALL = _ops_module._SMALL

@@ -208,7 +208,10 @@ def check_inplace(t: Tensor) -> None:
 
 # --------------------------------------------------------------------------- elementwise
 
-_FLAT = _elementwise.FLAT  # (body name, dtype) -> serial flat kernel, once compiled
+_FLAT = _elementwise.FLAT  # body name -> {dtype: serial flat kernel}, once compiled
+_FLAT_ADD = _FLAT.setdefault("add", {})
+_nd = np.ndarray
+_empty = np.empty
 _SMALL = _elementwise.PARALLEL_MIN
 _grad_state = grad_mode.state
 
@@ -237,15 +240,15 @@ def _arith(kname: str, rule, save: bool, alpha: bool):
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             ad = a._data
             bd = b._data
-            if ad.__class__ is np.ndarray and bd.__class__ is np.ndarray:
+            if ad.__class__ is _nd and bd.__class__ is _nd:
                 dt = ad.dtype
                 sa = ad.shape
                 # (Layouts need no check: a strided 1-D operand gets its own specialisation
                 # of the kernel, and reshape(-1) copies an n-D one that is not contiguous.)
                 if dt is bd.dtype and sa == bd.shape and ad.size < _SMALL:
-                    k = _FLAT.get((kname, dt))
+                    k = flat.get(dt)
                     if k is not None:
-                        od = np.empty(sa, dt)
+                        od = _empty(sa, dt)
                         if len(sa) == 1:
                             k(ad, bd, od)
                         else:
@@ -260,6 +263,7 @@ def _arith(kname: str, rule, save: bool, alpha: bool):
         return _binary(kname, rule, a, b, save)
 
     alpha_ok = alpha
+    flat = _FLAT.setdefault(kname, {})
     op.__name__ = op.__qualname__ = kname
     return op
 
@@ -576,7 +580,7 @@ def add_into_fitted(dst: Tensor, src: Tensor) -> None:
     dd = dst._data
     sd = src._data
     if dd.__class__ is np.ndarray and sd.__class__ is np.ndarray and dd.size < _SMALL:
-        k = _FLAT.get(("add", dd.dtype))
+        k = _FLAT_ADD.get(dd.dtype)
         if k is not None:
             if dd.ndim == 1:
                 k(dd, sd, dd)
@@ -594,7 +598,7 @@ def add_into(dst: Tensor, src: Tensor) -> None:
     if dd.__class__ is np.ndarray and sd.__class__ is np.ndarray and dd.dtype is sd.dtype:
         sh = dd.shape
         if sh == sd.shape and dd.size < _SMALL and dd.flags.writeable:
-            k = _FLAT.get(("add", dd.dtype))
+            k = _FLAT_ADD.get(dd.dtype)
             if k is not None:  # as _binary's fast path
                 if len(sh) == 1:
                     k(dd, sd, dd)

@@ -28,6 +28,7 @@ import numpy as np
 from . import _ops as O
 from . import _views as V
 from .autograd.graph import Rule
+from .kernels import elementwise as _elementwise
 from .tensor import Tensor
 
 _wrap = Tensor._wrap
@@ -42,9 +43,13 @@ def defvjp(name: str, *vjps, fused=None) -> Rule:
 ADD = defvjp("AddBackward0", lambda g: g, lambda g: g, fused=lambda g, edges: [g, g])
 SUB = defvjp("SubBackward0", lambda g: g, lambda g: O.neg(g))
 RSUB = defvjp("RsubBackward1", lambda g: O.neg(g))
+_PRODUCT_GRADS: dict = {}  # dtype -> kernels.elementwise.product_grads_kernel(dtype)
+_FLAT_MUL = _elementwise.FLAT.setdefault("mul", {})
+
+
 def _mul_fused(g, edges, a, b):
     """[g * b, g * a] (None for an input whose edge leads nowhere) for small CPU operands of
-    g's shape and dtype, straight through the flat kernel; None when that does not apply."""
+    g's shape and dtype, straight through the flat kernels; None when that does not apply."""
     gd = g._data
     ad = a._data
     bd = b._data
@@ -53,21 +58,30 @@ def _mul_fused(g, edges, a, b):
     if ad.shape == sh and bd.shape == sh and ad.dtype is dt and bd.dtype is dt and \
             gd.__class__ is np.ndarray and ad.__class__ is np.ndarray and \
             bd.__class__ is np.ndarray and gd.size < O._SMALL:
-        k = O._FLAT.get(("mul", dt))
+        if len(sh) != 1:
+            gd = gd.reshape(-1)
+            ad = ad.reshape(-1)
+            bd = bd.reshape(-1)
+        if edges[0][0] is not None and edges[1][0] is not None:
+            k = _PRODUCT_GRADS.get(dt)
+            if k is None:
+                if dt not in _FLAT_MUL:
+                    return None  # (no mul kernel for this dtype has been built yet)
+                k = _PRODUCT_GRADS[dt] = _elementwise.product_grads_kernel(dt)
+            ga = np.empty(sh, dt)
+            gb = np.empty(sh, dt)
+            if len(sh) == 1:
+                k(gd, ad, bd, ga, gb)
+            else:
+                k(gd, ad, bd, ga.reshape(-1), gb.reshape(-1))
+            return [_wrap(ga), _wrap(gb)]
+        k = _FLAT_MUL.get(dt)
         if k is not None:
-            if len(sh) != 1:
-                gd = gd.reshape(-1)
-                ad = ad.reshape(-1)
-                bd = bd.reshape(-1)
             out = [None, None]
-            if edges[0][0] is not None:
-                o = np.empty(sh, dt)
-                k(gd, bd, o if len(sh) == 1 else o.reshape(-1))
-                out[0] = _wrap(o)
-            if edges[1][0] is not None:
-                o = np.empty(sh, dt)
-                k(gd, ad, o if len(sh) == 1 else o.reshape(-1))
-                out[1] = _wrap(o)
+            i = 0 if edges[0][0] is not None else 1
+            o = np.empty(sh, dt)
+            k(gd, bd if i == 0 else ad, o if len(sh) == 1 else o.reshape(-1))
+            out[i] = _wrap(o)
             return out
     return None
 

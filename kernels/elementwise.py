@@ -40,8 +40,8 @@ _NUMBA_TYPES = {
 
 _kernels: dict = {}
 _by_name: dict = {}  # ("u"/"b", name, dtype) -> loops: the launchers' fast lookup
-# (binary body name, dtype) -> its serial flat kernel, kernel(a, b, out) over 1-D contiguous
-# arrays of one size; filled as launchers compile them. The op layer calls these directly for
+# binary body name -> {dtype: its serial flat kernel}, kernel(a, b, out) over 1-D arrays of
+# one size (or b of size 1); filled as launchers compile them. The op layer calls these directly for
 # small same-shape operands, where the launcher's own Python would cost more than the loop.
 FLAT: dict = {}
 
@@ -208,8 +208,25 @@ def _ternary_loops(f, doc, key):
     return bcast, bcast_par
 
 
+def _product_grads_loop(f, doc, key):
+    @njit(**JIT)
+    def product_grads(g, a, b, ga, gb):
+        for i in range(g.size):
+            ga[i] = f(g[i], b[i])
+            gb[i] = f(g[i], a[i])
+
+    product_grads.__doc__ = "ga = g * b and gb = g * a, one pass (mul's backward)"
+    return product_grads
+
+
+def product_grads_kernel(dtype):
+    """The serial kernel(g, a, b, ga, gb) of mul's backward over 1-D operands of one size:
+    both products in one call."""
+    return _loops(scalar.BINARY, _product_grads_loop, "mul", dtype)
+
+
 def _loops(table, factory, name, dtype):
-    key = (id(table), name, dtype)
+    key = (id(table), factory, name, dtype)
     loops = _kernels.get(key)
     if loops is None:
         stable = f"{factory.__name__}:{name}:{dtype}"
@@ -303,7 +320,7 @@ def binary(name: str, a: np.ndarray, b: np.ndarray, shape: tuple, out_dtype=None
     if loops is None:
         loops = _by_name[("b", name, a.dtype)] = _loops(scalar.BINARY, _binary_loops, name,
                                                         a.dtype)
-        FLAT[(name, a.dtype)] = loops[0]
+        FLAT.setdefault(name, {})[a.dtype] = loops[0]
     flat, flat_par, bcast, bcast_par = loops
     par = n >= PARALLEL_MIN
     if a.flags.c_contiguous and b.flags.c_contiguous:

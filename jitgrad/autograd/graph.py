@@ -33,7 +33,7 @@ Tensor = None
 _ops = None
 _ACCUMULATE_SEQ = 1 << 62  # leaves' accumulators run as soon as they are ready, as in torch
 _ndarray = np.ndarray
-_FLAT = _SMALL = None  # the flat CPU kernels and their size limit, bound with _ops
+_FLAT_ADD = _SMALL = None  # the flat CPU add kernels and their size limit, bound with _ops
 
 
 class _HookDict(dict):
@@ -587,6 +587,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     heappop = heapq.heappop
     heappush = heapq.heappush
     node = None  # the next node, when it was the only one ready (it skips the heap)
+    node_buf = None  # its gradients, when they were handed over directly (not in `buffers`)
     mode = grad_mode.state
     was_enabled = mode.enabled
     mode.enabled = create_graph
@@ -594,7 +595,11 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
         while node is not None or heap:
             if node is None:
                 node = heappop(heap)[2]
-            buf = buffers.pop(node)
+            if node_buf is None:
+                buf = buffers.pop(node)
+            else:
+                buf = node_buf
+                node_buf = None
             hk = node._hk
             if hk is not None:
                 buf = _before_node(node, hk, buf)
@@ -633,6 +638,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
 
             meta = node._meta
             ready = None  # the first child that became ready
+            ready_buf = None  # its gradients, if handed over directly
             for i, (child, nr) in enumerate(node.next_functions):
                 if child is None:
                     continue
@@ -647,6 +653,14 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                     gd = None
                     cbuf = buffers.get(child)
                     if cbuf is None:
+                        if ready is None and deps[child] == 1:
+                            # This edge is the child's only one: hand the gradient over
+                            # without the buffer table (a chain's common case).
+                            ready_buf = [None] * child.num_outputs
+                            ready_buf[nr] = g
+                            ready = child
+                            del g
+                            continue
                         cbuf = buffers[child] = [None] * child.num_outputs
                     prev = cbuf[nr]
                     if prev is None:
@@ -667,7 +681,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                                     and prev._grad_fn is None:
                                 gd = g._data
                                 if gd.__class__ is _ndarray:
-                                    k = _FLAT.get(("add", pd.dtype))
+                                    k = _FLAT_ADD.get(pd.dtype)
                             if k is not None:
                                 k(pd, gd, pd)
                                 cbuf[nr] = prev
@@ -679,8 +693,9 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                             pd = gd = None
                     del g, prev
                 n = deps[child] - 1
-                deps[child] = n
-                if n == 0:
+                if n:
+                    deps[child] = n
+                else:
                     # Run it even if every gradient into it was None: its own inputs are
                     # counted on it.
                     if child not in buffers:
@@ -693,9 +708,13 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
             # The next node is the ready one of highest sequence number: `ready` itself when
             # nothing else waits (a chain), so the common case skips the heap.
             if ready is not None and heap:
+                if ready_buf is not None:
+                    buffers[ready] = ready_buf
+                    ready_buf = None
                 heappush(heap, (-ready._seq, next(tie), ready))
                 ready = None
             node = ready
+            node_buf = ready_buf
     finally:
         mode.enabled = was_enabled
 
