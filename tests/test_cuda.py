@@ -229,6 +229,36 @@ def test_views_and_in_place_on_device(rng):
     assert_allclose(x.cpu().numpy(), a * 2)
 
 
+@needs_cuda
+def test_every_launcher_is_native_and_the_host_route_works(rng):
+    """No CPU launcher goes through the host today; the route a new launcher would take until
+    it has a CUDA kernel copies its operands over, copies back what the CPU kernel wrote into
+    (and nothing else), and returns device arrays."""
+    from jitgrad.kernels import cuda as K
+    from jitgrad.kernels.cuda.array import CudaArray
+
+    assert K.HOST_ROUTED == []
+
+    def cpu_launcher(a, out, pair, scale=1.0):
+        out[...] = a * scale  # written in place, as CPU launchers with `out` do
+        return a + pair[0], (a.sum(), [pair[1] * 2])
+
+    routed = K._host_routed("scaled", cpu_launcher)
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    b = rng.standard_normal((3, 4)).astype(np.float32)
+    c = rng.standard_normal(4).astype(np.float32)
+    da, db, dc = K.from_host(a), K.from_host(b), K.from_host(c)
+    out = K.from_host(np.zeros((3, 4), np.float32))
+    first, (total, (twice,)) = routed(da, out, (db, dc), scale=3.0)
+    assert isinstance(first, CudaArray) and isinstance(twice, CudaArray)
+    assert_allclose(first.get(), a + b)
+    assert_allclose(twice.get(), c * 2)
+    assert_allclose(total, a.sum(), rtol=1e-6)
+    assert_allclose(out.get(), a * 3.0)  # the in-place write reached the device
+    assert_allclose(da.get(), a)  # operands the kernel only read are untouched
+    assert routed.__name__ == "scaled"
+
+
 # --------------------------------------------------------------------------- CPU == CUDA
 
 def _first_cases():

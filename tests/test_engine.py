@@ -1133,6 +1133,9 @@ def test_backward_adopts_fresh_gradient_buffers_instead_of_copying(monkeypatch):
     b = jitgrad.ones(8, 8, requires_grad=True)
     (a @ b).backward(jitgrad.ones(8, 8))
     assert copies == []  # both matmul gradients adopted
+    x = jitgrad.ones(8, requires_grad=True)
+    (x * 2.0).sum().backward()  # a chain: each node hands its gradient to the next
+    assert copies == []
     c = jitgrad.ones(3, requires_grad=True)
     d = jitgrad.ones(3, requires_grad=True)
     (c + d).backward(jitgrad.ones(3))  # one gradient object reaches both leaves

@@ -715,6 +715,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 ready = None
             node = ready
             node_buf = ready_buf
+            ready = ready_buf = None  # (a stale reference would keep gradients from reuse)
     finally:
         mode.enabled = was_enabled
 
