@@ -574,23 +574,6 @@ def accumulate(existing: Tensor, g: Tensor) -> Tensor:
     return existing
 
 
-def add_into_fitted(dst: Tensor, src: Tensor) -> None:
-    """add_into for a `src` already of dst's shape and dtype, into a `dst` the caller owns
-    (contiguous and writeable): the backward engine's accumulation."""
-    dd = dst._data
-    sd = src._data
-    if dd.__class__ is np.ndarray and sd.__class__ is np.ndarray and dd.size < _SMALL:
-        k = _FLAT_ADD.get(dd.dtype)
-        if k is not None:
-            if dd.ndim == 1:
-                k(dd, sd, dd)
-            else:
-                d = dd.reshape(-1)
-                k(d, sd.reshape(-1), d)
-            return
-    add_into(dst, src)
-
-
 def add_into(dst: Tensor, src: Tensor) -> None:
     """dst += src, in dst's buffer (gradient accumulation into ``.grad``)."""
     dd = dst._data
@@ -627,16 +610,28 @@ def _reduce_dims(x: Tensor, dim) -> tuple:
 
 def _sum_data(d: np.ndarray, dims: tuple, keepdim: bool, out_dtype, scale=1.0) -> np.ndarray:
     K = backend(d)
-    if dims and d.dtype == out_dtype and d.dtype.kind == "f" and d.size and all(
-            d.strides[i] == 0 for i in dims):
+    broadcast = bool(dims) and d.dtype == out_dtype and d.dtype.kind == "f" and d.size > 0
+    if broadcast:
+        st = d.strides
+        for i in dims:
+            if st[i] != 0:
+                broadcast = False
+                break
+    if broadcast:
         # Every reduced dim is a broadcast (an expanded gradient, as mean's backward makes):
         # the sum is one slice times the count, with no pass over the expanded elements.
         n = 1
+        index = [slice(None)] * d.ndim
+        kept = list(d.shape)
         for i in dims:
             n *= d.shape[i]
-        one = d[tuple(slice(0, 1) if i in dims else slice(None) for i in range(d.ndim))]
+            index[i] = slice(0, 1)
+            kept[i] = None
+        one = d[tuple(index)]
         r = K.binary("mul", one, np.array(n * scale, dtype=d.dtype), one.shape)
-        kept_shape = tuple(s for i, s in enumerate(d.shape) if i not in dims)
+        if keepdim:
+            return r
+        kept_shape = tuple(s for s in kept if s is not None)
     else:
         a3, kept_shape = K.as_3d(d, dims)
         r = K.sum_(a3, out_dtype, scale)
@@ -757,21 +752,11 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
     if not dims:
         return g
     d = g._data
-    if not _grad_state.enabled and d.dtype.kind == "f" and d.size:
-        st = d.strides
-        for i in dims:
-            if st[i] != 0:
-                break
-        else:
-            # Every summed dim is a broadcast (an expanded gradient, as the backward of a
-            # mean or a sum makes): the sum is one slice times the count, in a single kernel
-            # call instead of a pass over the expanded elements.
-            n = 1
-            for i in dims:
-                n *= gs[i]
-            one = d[tuple(slice(0, 1) if i in dims else slice(None) for i in range(d.ndim))]
-            one = one.reshape(shape)
-            return _wrap(backend(d).binary("mul", one, np.array(n, dtype=d.dtype), shape))
+    if not _grad_state.enabled:
+        # No graph to record: sum the data directly (a gradient expanded over the summed
+        # dims, as a mean's or a sum's backward makes, takes _sum_data's one-slice shortcut).
+        out_dtype = d.dtype if d.dtype.kind == "f" else np.dtype(np.int64)
+        return _wrap(_sum_data(d, dims, True, out_dtype).reshape(shape))
     r = sum(g, dims, keepdim=True)
     if lead:
         from . import _views

@@ -686,7 +686,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                                 k(pd, gd, pd)
                                 cbuf[nr] = prev
                             elif _owned(prev):
-                                _ops.add_into_fitted(prev, g)
+                                _ops.add_into(prev, g)
                                 cbuf[nr] = prev
                             else:
                                 cbuf[nr] = prev + g
