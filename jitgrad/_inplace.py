@@ -271,6 +271,8 @@ def _binary_fast(kname: str, op):
             return apply(self, op, other, *args, **kwargs)
         check_inplace(self)
         _writable(self)
+        if kname == "sub":
+            _ops._sub_check(self, other)
         _, _, sd, od = _ops.operands(self, other)
         d = self._data
         if (sd.dtype != d.dtype or not d.flags.c_contiguous

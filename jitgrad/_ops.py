@@ -236,6 +236,8 @@ def _arith(kname: str, rule, save: bool, alpha: bool):
         if alpha != 1:
             if not alpha_ok:
                 raise TypeError(f"{kname}() got an unexpected keyword argument 'alpha'")
+            if kname == "sub":
+                _sub_check(a, b)
             b = mul(b, alpha)
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             ad = a._data

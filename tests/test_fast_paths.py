@@ -173,3 +173,7 @@ def test_bool_operands():
         np.testing.assert_array_equal((jitgrad.tensor(a) * jitgrad.tensor(b)).numpy(), a & b)
         with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with two bool"):
             jitgrad.tensor(a) - jitgrad.tensor(b)
+        with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with two bool"):
+            jitgrad.tensor(a).sub_(jitgrad.tensor(b))  # (it must not build a bool kernel)
+        with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with two bool"):
+            jitgrad.tensor(a).sub(jitgrad.tensor(b), alpha=2)
