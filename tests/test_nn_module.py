@@ -621,10 +621,16 @@ def test_activation_layers_match_torch(torch, name, args, functional):
 
 
 def test_inplace_relu_layer():
-    if "inplace" not in F.relu.__code__.co_varnames:
-        pytest.skip("jitgrad.nn.functional.relu has no inplace argument yet")
     x = J.tensor([-1.0, 2.0])
     assert nn.ReLU(inplace=True)(x) is x and x.tolist() == [0.0, 2.0]
+    w = J.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        F.relu(w, inplace=True)
+    h = w * 2.0
+    out = F.relu(h, inplace=True)
+    assert out is h and h.grad_fn.name() == "ReluBackward0"
+    out.sum().backward()
+    assert w.grad.tolist() == [0.0, 2.0, 2.0]
 
 
 # =========================================================================== init
