@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .elementwise import binary, ternary, unary  # noqa: F401
+from .elementwise import binary, fill, ternary, unary  # noqa: F401
 from .index import gather_dim, scatter_add, scatter_dim  # noqa: F401
 from .matmul import matmul  # noqa: F401
 from .reduce import as_3d, extreme, sum_  # noqa: F401
@@ -31,7 +31,10 @@ def cast(a: np.ndarray, dtype) -> np.ndarray:
 
 
 def copy(a: np.ndarray) -> np.ndarray:
-    """A contiguous copy of `a`."""
+    """A contiguous copy of `a`. One value broadcast over a large shape (every stride 0, as
+    an expanded gradient becoming a leaf's .grad) is a fill."""
+    if a.size >= 4096 and not any(a.strides):
+        return fill(np.empty(a.shape, a.dtype), a[(0,) * a.ndim])
     return np.array(a, order="C", copy=True)
 
 # ---- kernel families added after the core: one import line each ----

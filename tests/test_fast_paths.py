@@ -177,3 +177,21 @@ def test_bool_operands():
             jitgrad.tensor(a).sub_(jitgrad.tensor(b))  # (it must not build a bool kernel)
         with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with two bool"):
             jitgrad.tensor(a).sub(jitgrad.tensor(b), alpha=2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "uint8", "bool"])
+def test_copy_of_one_broadcast_value_is_a_fill(dtype, rng):
+    """cpu.copy of a single value broadcast over a large shape (the path of an expanded
+    gradient becoming .grad) fills a fresh contiguous array with exactly that value."""
+    from jitgrad.kernels import cpu
+
+    v = np.array(rng.integers(0, 2) if dtype == "bool" else rng.integers(1, 200)).astype(dtype)
+    for shape in [(64, 80), (5000,), (2, 3, 1000)]:
+        src = np.broadcast_to(v, shape)
+        got = cpu.copy(src)
+        assert got.dtype == src.dtype and got.shape == shape and got.flags.c_contiguous
+        assert got.flags.writeable and not np.shares_memory(got, v)
+        np.testing.assert_array_equal(got, src)
+    x = jitgrad.tensor(rng.standard_normal((64, 80)), requires_grad=True)
+    x.mean().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((64, 80), 1 / 5120))

@@ -49,6 +49,12 @@ def full(shape, value, dtype) -> CudaArray:
     return out
 
 
+def fill(out: CudaArray, value) -> CudaArray:
+    """Set every element of `out` to `value`."""
+    out.fill(value)
+    return out
+
+
 def cast(a: CudaArray, dtype) -> CudaArray:
     """A copy of `a` converted to `dtype`."""
     return copy_strided(a, dtype)
