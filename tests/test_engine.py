@@ -7,7 +7,6 @@ also build the same computation with torch and compare the structure or the valu
 
 from __future__ import annotations
 
-import functools
 import gc
 import threading
 import warnings
@@ -15,26 +14,12 @@ import weakref
 
 import numpy as np
 import pytest
+from on_device import J
 
 import jitgrad
 from jitgrad import autograd
 
-
-class _OnDevice:
-    """jitgrad's creation functions with ``device=`` set to the test device."""
-
-    device = "cpu"
-
-    def __getattr__(self, name):
-        return functools.partial(getattr(jitgrad, name), device=self.device)
-
-
-dev = _OnDevice()
-
-
-@pytest.fixture(autouse=True)
-def _test_device(device):
-    dev.device = device
+dev = J  # creation functions on the suite's device
 
 
 FREED_TEXT = "Trying to backward through the graph a second time"

@@ -7,30 +7,15 @@ their ``.grad`` must be exactly what they were.
 
 from __future__ import annotations
 
-import functools
 import re
 
 import numpy as np
 import pytest
+from on_device import J
 
 import jitgrad
 
-
-class _OnDevice:
-    """jitgrad's creation functions with ``device=`` set to the test device."""
-
-    device = "cpu"
-
-    def __getattr__(self, name):
-        return functools.partial(getattr(jitgrad, name), device=self.device)
-
-
-dev = _OnDevice()
-
-
-@pytest.fixture(autouse=True)
-def _test_device(device):
-    dev.device = device
+dev = J  # creation functions on the suite's device
 
 
 F32, F64, I64 = jitgrad.float32, jitgrad.float64, jitgrad.int64

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import weakref
 
 import numpy as np
 import pytest
+from on_device import J
 
 import jitgrad
 from jitgrad import autograd
 from jitgrad.autograd import Function, once_differentiable
 from jitgrad.autograd.gradcheck import check_vjp
 
-
-class _OnDevice:
-    """jitgrad's creation functions with ``device=`` set to the test device."""
-
-    device = "cpu"
-
-    def __getattr__(self, name):
-        return functools.partial(getattr(jitgrad, name), device=self.device)
-
-
-dev = _OnDevice()
-
-
-@pytest.fixture(autouse=True)
-def _test_device(device):
-    dev.device = device
+dev = J  # creation functions on the suite's device
 
 
 FREED_TEXT = "Trying to backward through the graph a second time"

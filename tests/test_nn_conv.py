@@ -10,32 +10,17 @@ import threading
 import warnings
 
 import numpy as np
+import op_table  # noqa: F401 - loads every family's rows (ours included) first
 import pytest
+from conftest import DEVICE
 from numpy.testing import assert_allclose, assert_array_equal
+from on_device import J
+from op_rows_nn_conv import avg_pool_ref, conv_ref, max_pool_ref, torch_mask
 
 import jitgrad
 import jitgrad.nn.functional as F
 from jitgrad.autograd import check_vjp
 
-from conftest import DEVICE
-import op_table  # noqa: F401 - loads every family's rows (ours included) first
-from op_rows_nn_conv import avg_pool_ref, conv_ref, max_pool_ref, torch_mask
-
-
-class _OnDevice:
-    """jitgrad with its creation functions defaulting to the suite's device (DEVICE)."""
-
-    _CREATE = ("tensor", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "eye",
-               "linspace", "randint", "as_tensor")
-
-    def __getattr__(self, name):
-        fn = getattr(jitgrad, name)
-        if name in self._CREATE:
-            return lambda *a, **k: fn(*a, **{"device": DEVICE, **k})
-        return fn
-
-
-J = _OnDevice()
 ON_CPU_ONLY = pytest.mark.skipif(DEVICE != "cpu",
                                  reason="CPU kernel internals (prange variants, numpy arrays)")
 

@@ -10,25 +10,11 @@ import numpy as np
 import pytest
 from conftest import CUDASIM, DEVICE
 from numpy.testing import assert_allclose
+from on_device import J
 
 import jitgrad
 import jitgrad.nn.functional as F
 
-
-class _OnDevice:
-    """jitgrad with its creation functions defaulting to the suite's device (DEVICE)."""
-
-    _CREATE = ("tensor", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "eye",
-               "linspace", "randint", "as_tensor")
-
-    def __getattr__(self, name):
-        fn = getattr(jitgrad, name)
-        if name in self._CREATE:
-            return lambda *a, **k: fn(*a, **{"device": DEVICE, **k})
-        return fn
-
-
-J = _OnDevice()
 ON_CPU_ONLY = pytest.mark.skipif(DEVICE != "cpu", reason="CPU kernel internals (numpy arrays)")
 
 

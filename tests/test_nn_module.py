@@ -12,27 +12,13 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 from conftest import DEVICE
+from on_device import J
 
 import jitgrad
 from jitgrad import nn
 from jitgrad.nn import functional as F
 from jitgrad.nn import init
 
-
-class _OnDevice:
-    """jitgrad with its creation functions defaulting to the suite's device (DEVICE)."""
-
-    _CREATE = ("tensor", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "eye",
-               "linspace", "randint", "as_tensor")
-
-    def __getattr__(self, name):
-        fn = getattr(jitgrad, name)
-        if name in self._CREATE:
-            return lambda *a, **k: fn(*a, **{"device": DEVICE, **k})
-        return fn
-
-
-J = _OnDevice()
 ON_CPU_ONLY = pytest.mark.skipif(DEVICE != "cpu", reason="CPU kernel internals (numpy arrays)")
 
 

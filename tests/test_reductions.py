@@ -21,27 +21,13 @@ from conftest import DEVICE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-import jitgrad
 from jitgrad.kernels import reduce as rd
 from jitgrad.kernels import scan as sc
 from jitgrad.kernels import softmax as smk
+from on_device import J
 
+import jitgrad
 
-class _OnDevice:
-    """jitgrad with its creation functions defaulting to the suite's device (DEVICE)."""
-
-    _CREATE = ("tensor", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "eye",
-               "linspace", "randint", "as_tensor")
-
-    def __getattr__(self, name):
-        fn = getattr(jitgrad, name)
-        if name in self._CREATE:
-            return lambda *a, **k: fn(*a, **{"device": DEVICE, **k})
-        return fn
-
-
-J = _OnDevice()
 ON_CPU_ONLY = pytest.mark.skipif(DEVICE != "cpu", reason="CPU kernel internals (numpy arrays)")
 
 

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jitgrad.kernels import movement
 from numpy.testing import assert_array_equal
+from on_device import OnDevice
 
 import jitgrad
 import jitgrad.nn.functional as F
 from jitgrad.autograd import check_vjp, gradgradcheck
-from jitgrad.kernels import movement
 
 try:
     import torch
@@ -46,20 +47,6 @@ def _host(t) -> np.ndarray:
     if isinstance(t, jitgrad.Tensor):
         return t.detach().cpu().numpy()
     return t if isinstance(t, np.ndarray) else t.get()
-
-
-class _OnDevice:
-    """jitgrad with its creation functions defaulting to `device` (for the error table,
-    whose lambdas take the module and make their index tensors with it)."""
-
-    def __init__(self, device):
-        self._device = device
-
-    def __getattr__(self, name):
-        fn = getattr(jitgrad, name)
-        if name in ("tensor", "zeros", "ones", "arange", "full", "empty"):
-            return lambda *a, **k: fn(*a, **{"device": self._device, **k})
-        return fn
 
 
 def _rng(data) -> np.random.Generator:
@@ -854,7 +841,7 @@ def test_bad_input_raises_and_changes_nothing(name, fn, exc, text, device):
     x, y = _operand((2, 3), device=device), _operand((2, 4), device=device)
     before = _snapshot([x, y])
     with pytest.raises(exc) as ei:
-        fn(_OnDevice(device), x, y)
+        fn(OnDevice(device), x, y)
     assert str(ei.value) == text
     for (d0, g0, v0), (d1, g1, v1) in zip(before, _snapshot([x, y])):
         assert_array_equal(d0, d1)
