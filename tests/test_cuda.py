@@ -238,6 +238,8 @@ def test_every_launcher_is_native_and_the_host_route_works(rng):
     from jitgrad.kernels.cuda.array import CudaArray
 
     assert K.HOST_ROUTED == []
+    filled = K.fill(K.empty((3, 5), np.float32), np.float32(2.5))  # cpu.fill's counterpart
+    assert_allclose(filled.get(), np.full((3, 5), 2.5, np.float32))
 
     def cpu_launcher(a, out, pair, scale=1.0):
         out[...] = a * scale  # written in place, as CPU launchers with `out` do
