@@ -315,7 +315,8 @@ class Tensor:
     @property
     def retains_grad(self) -> bool:
         fn = self._grad_fn
-        return fn is not None and bool(fn._retains) and self._output_nr in fn._retains
+        retains = None if fn is None or fn._hk is None else fn._hk._retains
+        return bool(retains) and self._output_nr in retains
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""

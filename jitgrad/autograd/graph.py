@@ -107,23 +107,6 @@ class Node:
         self._seq = next(_seq)
         self._hk = None  # a _Hooks, made on the first hook or retain_grad
 
-    # The hook tables, read through the node (None when there are none).
-    @property
-    def _tensor_hooks(self):
-        return None if self._hk is None else self._hk._tensor_hooks
-
-    @property
-    def _retains(self):
-        return None if self._hk is None else self._hk._retains
-
-    @property
-    def _pre_hooks(self):
-        return None if self._hk is None else self._hk._pre_hooks
-
-    @property
-    def _post_hooks(self):
-        return None if self._hk is None else self._hk._post_hooks
-
     def name(self) -> str:
         return type(self).__name__
 

@@ -17,22 +17,23 @@ import numpy as np
 from .. import cpu as _cpu
 from . import runtime  # noqa: F401  (jitgrad.cuda reaches the runtime through here)
 from .array import CudaArray, empty, from_host
+from .conv import *  # noqa: F401,F403,E402
 from .elementwise import binary, copy_strided, ternary, unary  # noqa: F401
+from .embedding import *  # noqa: F401,F403,E402
+from .index import *  # noqa: F401,F403,E402
+from .loss import *  # noqa: F401,F403,E402
 from .matmul import matmul  # noqa: F401
-from .reduce import as_3d, extreme, from_3d, sum_  # noqa: F401
+from .movement import *  # noqa: F401,F403,E402
+from .norm import *  # noqa: F401,F403,E402
+from .optim import *  # noqa: F401,F403,E402
+from .pointwise import *  # noqa: F401,F403,E402
+from .pool import *  # noqa: F401,F403,E402
+
 # Each family module exports its native launchers in __all__ (one line per family).
 from .reduce import *  # noqa: F401,F403,E402
+from .reduce import as_3d, extreme, from_3d, sum_  # noqa: F401
 from .scan import *  # noqa: F401,F403,E402
 from .softmax import *  # noqa: F401,F403,E402
-from .movement import *  # noqa: F401,F403,E402
-from .index import *  # noqa: F401,F403,E402
-from .conv import *  # noqa: F401,F403,E402
-from .pool import *  # noqa: F401,F403,E402
-from .norm import *  # noqa: F401,F403,E402
-from .loss import *  # noqa: F401,F403,E402
-from .embedding import *  # noqa: F401,F403,E402
-from .pointwise import *  # noqa: F401,F403,E402
-from .optim import *  # noqa: F401,F403,E402
 
 storage = CudaArray
 

@@ -235,12 +235,10 @@ def ptx_checks() -> list:
     """(what, kernel, argument types) of every kernel here, as the launchers call them, for
     tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
     import numba
-    from numba import types
+
+    from .runtime import vec as arr
 
     I64 = numba.int64
-
-    def arr(T):
-        return types.Array(T, 1, "C")
 
     im2col, col2im = _col_kernels()
     geo = (I64,) * 13  # C, H, W and the ten of _geometry

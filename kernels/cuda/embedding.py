@@ -105,12 +105,10 @@ def ptx_checks() -> list:
     tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one). Forward indices
     are int64 or int32; the backward's are the saved int64 ones."""
     import numba
-    from numba import types
+
+    from .runtime import vec as arr
 
     I64 = numba.int64
-
-    def arr(T):
-        return types.Array(T, 1, "C")
 
     gather, add_rows, count, scale = _ks()
     checks = []

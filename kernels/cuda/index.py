@@ -80,12 +80,10 @@ def ptx_checks() -> list:
     tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
     import numba
     import numpy as np
-    from numba import types
+
+    from .runtime import vec as arr
 
     I64 = numba.int64
-
-    def arr(T):
-        return types.Array(T, 1, "C")
 
     checks = []
     for dt in (np.float32, np.float64, np.int64):  # the atomic accumulation dtypes

@@ -456,12 +456,9 @@ def ptx_checks() -> list:
     tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one). Targets are
     int64; lse, scales and per-row results float64; logits and class weights one float
     dtype."""
-    from numba import types
+    from .runtime import vec as arr
 
     I64 = numba.int64
-
-    def arr(T):
-        return types.Array(T, 1, "C")
 
     A64, AI = arr(f64), arr(I64)
     checks = []

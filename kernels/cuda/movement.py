@@ -481,10 +481,9 @@ def ptx_checks() -> list:
     import numba
     from numba import types
 
-    I64, B1 = numba.int64, numba.boolean
+    from .runtime import vec as arr
 
-    def arr(T):
-        return types.Array(T, 1, "C")
+    I64, B1 = numba.int64, numba.boolean
 
     def tup(n):
         return types.UniTuple(I64, n)

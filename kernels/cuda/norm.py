@@ -302,12 +302,9 @@ def ptx_checks() -> list:
     """(what, kernel, argument types) of every kernel here, as the launchers call them, for
     tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one). Statistics and
     the weight and bias gradients are float64; the rest is in the data's dtype."""
-    from numba import types
+    from .runtime import vec as arr
 
     I64 = numba.int64
-
-    def arr(T):
-        return types.Array(T, 1, "C")
 
     A64 = arr(f64)
     checks = []

@@ -139,10 +139,9 @@ def ptx_checks() -> list:
     import numba
     from numba import types
 
-    I64 = numba.int64
+    from .runtime import vec as arr
 
-    def arr(T):
-        return types.Array(T, 1, "C")
+    I64 = numba.int64
 
     def tup(n):
         return types.UniTuple(I64, n)

@@ -201,12 +201,10 @@ def ptx_checks() -> list:
     """(what, kernel, argument types) of every kernel here, as the launchers call them, for
     tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
     import numba
-    from numba import types
+
+    from .runtime import vec as arr
 
     I64 = numba.int64
-
-    def arr(T):
-        return types.Array(T, 1, "C")
 
     def scalar_type(v):  # a numpy scalar keeps its dtype; a Python int is int64
         return numba.from_dtype(v.dtype) if isinstance(v, np.generic) else I64

@@ -560,12 +560,9 @@ def ptx_checks() -> list:
     """(what, kernel, argument types) of the kernels of this second part (``_sum_kernel`` and
     ``_extreme_kernel`` are checked by tests/cuda_ptx_check.py itself), as the launchers call
     them: compiled to PTX for a real GPU without one."""
-    from numba import types
+    from .runtime import vec as arr
 
     I64, F64, B1 = numba.int64, numba.float64, numba.boolean
-
-    def arr(T):
-        return types.Array(T, 1, "C")
 
     floats = (np.float32, np.float64)
     ints = (np.uint8, np.int8, np.int16, np.int32, np.int64)

@@ -200,6 +200,14 @@ def download(src_view, dst: np.ndarray) -> None:
         src_view.copy_to_host(dst.reshape(src_view.shape))
 
 
+def vec(T):
+    """Numba's type of a contiguous 1-D array of scalar type T: how every kernel receives its
+    array operands (the families' ptx_checks describe their kernels with it)."""
+    from numba import types
+
+    return types.Array(T, 1, "C")
+
+
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 

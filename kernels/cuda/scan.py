@@ -193,12 +193,9 @@ def shift(a: CudaArray, dim: int, by: int, fill) -> CudaArray:
 def ptx_checks() -> list:
     """(what, kernel, argument types) of every kernel here, as the launchers call them, for
     tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one)."""
-    from numba import types
+    from .runtime import vec as arr
 
     I64, B1 = numba.int64, numba.boolean
-
-    def arr(T):
-        return types.Array(T, 1, "C")
 
     checks = []
     # cumsum / cumprod: operand and output in one dtype (integers and bools scan as int64)
