@@ -25,6 +25,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
+from numba import cuda  # noqa: E402  (a GPU script: the CUDA stack is what it measures)
 
 import jitgrad  # noqa: E402
 
@@ -49,8 +50,6 @@ class Timer:
 
             return (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True),
                     lambda s, e: s.elapsed_time(e) / 1e3)
-        from numba import cuda
-
         return (cuda.event(timing=True), cuda.event(timing=True),
                 lambda s, e: cuda.event_elapsed_time(s, e) / 1e3)
 
@@ -137,6 +136,42 @@ def main() -> None:
         ts = torch.ones(1, device="cuda")
         to_, _ = T(lambda: ts + 1, 200, rounds)
     row("one kernel launch (us)", jl * 1e6, None, "us", "K.unary on a 1-element array")
+
+    # the same one-thread kernel launched through numba-cuda's dispatch and through jitgrad's
+    # direct path: host wall time per launch (launches queued, then one synchronise)
+    from jitgrad.kernels.cuda import launch as L
+
+    @cuda.jit
+    def bump(v, k):
+        i = cuda.grid(1)
+        if i < k:
+            v[i] += 1.0
+
+    ka = jitgrad.zeros(1, device="cuda")._data.flat()
+    dev_arg = ka.dev() if hasattr(ka, "dev") else ka
+    t0 = time.perf_counter()
+    direct_on = L.direct_enabled()  # runs the self-check probe on first use
+    probe_s = time.perf_counter() - t0
+
+    def per_launch(fn, calls):
+        fn()
+        jitgrad.cuda.synchronize()
+        ts = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            jitgrad.cuda.synchronize()
+            ts.append((time.perf_counter() - t0) / calls)
+        return statistics.median(ts)
+
+    calls = 2 if q else 2000
+    ln = per_launch(lambda: bump[1, 32](dev_arg, 1), calls)
+    ld = per_launch(lambda: L.launch(bump, 1, 32, ka, 1), calls)
+    row("launch via numba-cuda (us)", ln * 1e6, None, "us", "bump[1, 32](array, 1), host time")
+    row("launch via jitgrad direct (us)", ld * 1e6, None, "us",
+        (f"direct path on, {ln / ld:.1f}x fewer us; probe {probe_s * 1e3:.0f} ms once"
+         if direct_on else f"direct path off: {L._state['why_off']}"))
     row("tiny op s + 1 (us)", jo * 1e6, to_ * 1e6 if to_ else None, "us", "whole Python path")
 
     # ---- GEMM

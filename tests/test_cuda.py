@@ -10,6 +10,7 @@ Tests that need the device run when ``jitgrad.cuda.is_available()``: on a GPU, o
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -259,6 +260,63 @@ def test_every_launcher_is_native_and_the_host_route_works(rng):
     assert_allclose(out.get(), a * 3.0)  # the in-place write reached the device
     assert_allclose(da.get(), a)  # operands the kernel only read are untouched
     assert routed.__name__ == "scaled"
+
+
+# --------------------------------------------------------------------------- launches
+
+def _real_gpu() -> bool:
+    if not HAS_NUMBA_CUDA or not jitgrad.cuda.is_available():
+        return False
+    from numba import config
+
+    return not config.ENABLE_CUDASIM
+
+
+needs_gpu = pytest.mark.skipif(not _real_gpu(), reason="needs a real GPU (no driver launch "
+                                                      "path under the simulator)")
+
+_LAUNCH_SCRIPT = """
+    import json
+    import numpy as np
+    import jitgrad
+    from jitgrad.kernels.cuda import launch as L
+    rng = np.random.default_rng(0)
+    x = jitgrad.tensor(rng.standard_normal((33, 17)).astype(np.float32), device="cuda",
+                       requires_grad=True)
+    w = jitgrad.tensor(rng.standard_normal((17, 5)).astype(np.float32), device="cuda",
+                       requires_grad=True)
+    t = jitgrad.tensor(rng.integers(0, 5, 33), device="cuda")
+    for _ in range(3):  # the first step learns each signature, later ones launch directly
+        x.grad = w.grad = None
+        y = ((x * 2 + 1).tanh() @ w).softmax(-1)
+        loss = jitgrad.nn.functional.cross_entropy(x @ w, t)
+        (y.sum(0).max() + loss + x.abs().cumsum(1).mean()).backward()
+    np.save("OUT", np.concatenate([y.detach().cpu().numpy().ravel(),
+                                   x.grad.cpu().numpy().ravel(), w.grad.cpu().numpy().ravel(),
+                                   [loss.item()]]))
+    print(json.dumps(dict(on=L.direct_enabled(), why=L._state["why_off"], stats=L.stats,
+                          refusals=L.refusals)))
+"""
+
+
+@needs_gpu
+def test_direct_launches_pass_the_probe_and_agree_bitwise_with_numba_cuda(tmp_path):
+    outs = {}
+    for mode in ("direct", "numba"):
+        env = dict(os.environ, JITGRAD_CUDA_LAUNCH=mode)
+        out = str(tmp_path / f"{mode}.npy")
+        r = subprocess.run([sys.executable, "-c", textwrap.dedent(_LAUNCH_SCRIPT).replace(
+            "OUT", out)], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-4000:]
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        if mode == "direct":  # every kernel of the step launches directly after its first call
+            assert got["on"], got["why"]
+            assert got["stats"]["direct"] > got["stats"]["numba"] > 0, got
+            assert not got["refusals"], got
+        else:
+            assert not got["on"] and got["stats"]["direct"] == 0, got
+        outs[mode] = np.load(out)
+    np.testing.assert_array_equal(outs["direct"], outs["numba"])
 
 
 # --------------------------------------------------------------------------- CPU == CUDA

@@ -105,7 +105,7 @@ class CudaArray:
 
     @property
     def __cuda_array_interface__(self) -> dict:
-        ptr = 0 if SIM else self._block.mem.__cuda_array_interface__["data"][0] + self._offset
+        ptr = 0 if SIM else self._block.ptr + self._offset
         return {"shape": self.shape, "strides": self.strides, "typestr": self.dtype.str,
                 "data": (ptr, not self._writeable), "version": 3}
 

@@ -23,6 +23,7 @@ import numpy as np
 from ..conv import _geometry
 from .array import CudaArray, empty
 from .elementwise import binary
+from .launch import launch
 from .matmul import matmul
 from .reduce import sum_
 from .runtime import config, cuda
@@ -95,7 +96,7 @@ def _col_kernels():
 
 def _launch(k, n: int, *args) -> None:
     g, b = config(n)
-    k[g, b](*args)
+    launch(k, g, b, *args)
 
 
 def _contig(a: CudaArray) -> CudaArray:

@@ -16,6 +16,7 @@ import numpy as np
 from .. import scalar
 from ..elementwise import _NUMBA_TYPES
 from .array import CudaArray, empty, from_host
+from .launch import launch
 from .runtime import config, cuda
 
 _kernels: dict = {}
@@ -168,11 +169,11 @@ def unary(name: str, a: CudaArray, out_dtype=None, table=None, factory=None) -> 
     flat, strided = kernels(1, name, a.dtype, table, factory)[:2]
     g, b = config(n)
     if a.flags.c_contiguous:
-        flat[g, b](a.flat(), out.flat())
+        launch(flat, g, b, a.flat(), out.flat())
     else:
         base, start, st = _strides_for(a, a.shape)
         shape, (st,) = merge(a.shape, [st])
-        strided[g, b](base, start, st, shape, out.flat())
+        launch(strided, g, b, base, start, st, shape, out.flat())
     return out
 
 
@@ -194,12 +195,12 @@ def binary(name: str, a, b, shape: tuple, out_dtype=None, out: CudaArray | None 
         ha = False
     o = out.flat()
     if hb and _dense(a, n):
-        flat_as[g, bl](a.flat(), _host_scalar(b, dt), o, int(a.size != 1))
+        launch(flat_as, g, bl, a.flat(), _host_scalar(b, dt), o, int(a.size != 1))
     elif ha and _dense(b, n):
-        flat_sa[g, bl](_host_scalar(a, dt), b.flat(), o, int(b.size != 1))
+        launch(flat_sa, g, bl, _host_scalar(a, dt), b.flat(), o, int(b.size != 1))
     elif not ha and not hb and _dense(a, n) and _dense(b, n) and (
             a.size == 1 or b.size == 1 or a.shape == b.shape):
-        flat[g, bl](a.flat(), b.flat(), o, int(a.size != 1), int(b.size != 1))
+        launch(flat, g, bl, a.flat(), b.flat(), o, int(a.size != 1), int(b.size != 1))
     else:
         if ha:
             a = from_host(a)
@@ -208,7 +209,7 @@ def binary(name: str, a, b, shape: tuple, out_dtype=None, out: CudaArray | None 
         A, a0, sa = _strides_for(a, shape)
         B, b0, sb = _strides_for(b, shape)
         m, (sa, sb) = merge(shape, [sa, sb])
-        strided[g, bl](A, a0, sa, B, b0, sb, m, o)
+        launch(strided, g, bl, A, a0, sa, B, b0, sb, m, o)
     return out
 
 
@@ -224,14 +225,14 @@ def ternary(name: str, a, b, c, shape: tuple, out_dtype=None, table=None,
     flat_ss, strided = kernels(3, name, dt, table, factory)[:2]
     g, bl = config(n)
     if not _is_host(a) and _is_host(b) and _is_host(c) and _dense(a, n):
-        flat_ss[g, bl](a.flat(), _host_scalar(b, dt), _host_scalar(c, dt), out.flat(),
-                       int(a.size != 1))
+        launch(flat_ss, g, bl, a.flat(), _host_scalar(b, dt), _host_scalar(c, dt), out.flat(),
+               int(a.size != 1))
         return out
     ops = [from_host(v) if _is_host(v) else v for v in (a, b, c)]
     parts = [_strides_for(v, shape) for v in ops]
     m, sts = merge(shape, [p[2] for p in parts])
-    strided[g, bl](parts[0][0], parts[0][1], sts[0], parts[1][0], parts[1][1], sts[1],
-                   parts[2][0], parts[2][1], sts[2], m, out.flat())
+    launch(strided, g, bl, parts[0][0], parts[0][1], sts[0], parts[1][0], parts[1][1], sts[1],
+           parts[2][0], parts[2][1], sts[2], m, out.flat())
     return out
 
 
@@ -302,12 +303,12 @@ def copy_strided(a: CudaArray, dtype) -> CudaArray:
     flat, strided = _copiers(a.dtype, out.dtype)[:2]
     g, b = config(n)
     if a.flags.c_contiguous:
-        flat[g, b](a.flat(), out.flat())
+        launch(flat, g, b, a.flat(), out.flat())
         return out
     A, a0, sa = _strides_for(a, a.shape)
     so = list(s // out.itemsize for s in out.strides)
     m, (sa, so) = merge(a.shape, [sa, so])
-    strided[g, b](A, a0, sa, m, out.flat(), 0, so, n)
+    launch(strided, g, b, A, a0, sa, m, out.flat(), 0, so, n)
     return out
 
 
@@ -324,7 +325,7 @@ def assign(dst: CudaArray, value) -> None:
             src_dt = v.dtype if v.dtype.kind in "biuf" else dst.dtype
             fill = _copiers(src_dt, dst.dtype)[2]
             m, (sd,) = merge(dst.shape, [sd])
-            fill[g, b](D, d0, sd, m, v.reshape(())[()], n)
+            launch(fill, g, b, D, d0, sd, m, v.reshape(())[()], n)
             return
         value = from_host(v)
     src = value.broadcast_to(dst.shape) if value.shape != dst.shape else value
@@ -333,7 +334,7 @@ def assign(dst: CudaArray, value) -> None:
     strided = _copiers(src.dtype, dst.dtype)[1]
     S, s0, ss = _strides_for(src, dst.shape)
     m, (ss, sd) = merge(dst.shape, [ss, sd])
-    strided[g, b](S, s0, ss, m, D, d0, sd, n)
+    launch(strided, g, b, S, s0, ss, m, D, d0, sd, n)
 
 
 def _np_overlap(a: CudaArray, b: CudaArray) -> bool:
@@ -348,7 +349,7 @@ def gather_offsets(a: CudaArray, offs: np.ndarray) -> CudaArray:
     A, a0, _ = a.strided()
     gather = _copiers(a.dtype, a.dtype)[3]
     g, b = config(out.size)
-    gather[g, b](A, a0, from_host(offs.astype(np.int64)).flat(), out.flat())
+    launch(gather, g, b, A, a0, from_host(offs.astype(np.int64)).flat(), out.flat())
     return out
 
 
@@ -365,5 +366,5 @@ def scatter_offsets(a: CudaArray, offs: np.ndarray, value) -> None:
     A, a0, _ = a.strided()
     scatter = _copiers(value.dtype, a.dtype)[4]
     g, b = config(offs.size)
-    scatter[g, b](A, a0, from_host(offs.astype(np.int64)).flat(), value.flat(),
-                  int(value.size != 1))
+    launch(scatter, g, b, A, a0, from_host(offs.astype(np.int64)).flat(), value.flat(),
+           int(value.size != 1))

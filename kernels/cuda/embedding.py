@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .array import CudaArray, empty, from_host
+from .launch import launch
 from .runtime import config, cuda
 
 __all__ = ["embedding", "embedding_backward"]
@@ -23,7 +24,7 @@ _kernels: dict = {}
 
 def _launch(k, n: int, *args) -> None:
     g, b = config(n)
-    k[g, b](*args)
+    launch(k, g, b, *args)
 
 
 def _ks():

@@ -10,6 +10,7 @@ arrays (uploaded) or CudaArrays.
 from __future__ import annotations
 
 from .array import CudaArray, empty
+from .launch import launch
 from .movement import _dev, _from_work, _idx, _work_dtype, _zeros
 from .runtime import config, cuda
 
@@ -32,7 +33,7 @@ def scatter_add(size: int, idx, src) -> CudaArray:
         idx = _idx(idx).reshape(-1)
         src = _dev(src, wdt).reshape(-1)
         g, b = config(idx.size)
-        _scatter_add_k[g, b](out.flat(), idx.flat(), src.flat())
+        launch(_scatter_add_k, g, b, out.flat(), idx.flat(), src.flat())
     return _from_work(out, dt)
 
 
@@ -60,7 +61,7 @@ def scatter_dim(g2, idx2, r: int) -> CudaArray:
     if g2.size:
         gd = _dev(g2)
         gr, b = config(gd.size)
-        _scatter_dim_k[gr, b](gd.flat(), _idx(idx2).flat(), out.flat(), r, g2.shape[1])
+        launch(_scatter_dim_k, gr, b, gd.flat(), _idx(idx2).flat(), out.flat(), r, g2.shape[1])
     return out
 
 
@@ -70,8 +71,8 @@ def gather_dim(x3, idx2) -> CudaArray:
     if out.size:
         xd = _dev(x3)
         g, b = config(out.size)
-        _gather_dim_k[g, b](xd.flat(), _idx(idx2).flat(), out.flat(), x3.shape[1],
-                            x3.shape[2])
+        launch(_gather_dim_k, g, b, xd.flat(), _idx(idx2).flat(), out.flat(), x3.shape[1],
+               x3.shape[2])
     return out
 
 

@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from .array import CudaArray, empty, from_host
+from .launch import launch
 from .reduce import sum_, tree_sum
 from .runtime import block_size, blocks, config, cuda
 
@@ -168,8 +169,8 @@ def cross_entropy_index(x: CudaArray, tgt, w: CudaArray, ii: int, eps: float):
     if R:
         fwd, _ = _ce_index_kernels(x.dtype)
         td = _d(tgt)  # operands stay referenced until the launch is queued (allocator reuse)
-        fwd[blocks(R), block_size()](x.flat(), R, C, td.flat(), w.flat(), int(ii),
-                                          float(eps), lse.flat(), loss.flat(), wt.flat())
+        launch(fwd, blocks(R), block_size(), x.flat(), R, C, td.flat(), w.flat(), int(ii),
+               float(eps), lse.flat(), loss.flat(), wt.flat())
     return lse, loss, wt
 
 
@@ -182,8 +183,8 @@ def cross_entropy_index_grad(x, lse, scale, tgt, w, ii, eps, shape=None) -> Cuda
         _, bwd = _ce_index_kernels(x.dtype)
         g, b = config(out.size)
         ops = (_d(lse), _d(scale), _d(tgt), _wsum(w))
-        bwd[g, b](x.flat(), R, C, ops[0].flat(), ops[1].flat(), ops[2].flat(), w.flat(),
-                  ops[3].flat(), int(ii), float(eps), out.flat())
+        launch(bwd, g, b, x.flat(), R, C, ops[0].flat(), ops[1].flat(), ops[2].flat(), w.flat(),
+               ops[3].flat(), int(ii), float(eps), out.flat())
     return out
 
 
@@ -245,8 +246,8 @@ def cross_entropy_prob(x: CudaArray, p: CudaArray, w: CudaArray, eps: float):
     if R and C:
         fwd, _ = _ce_prob_kernels(x.dtype)
         pd = _d(p)
-        fwd[blocks(R), block_size()](x.flat(), pd.flat(), R, C, w.flat(), float(eps),
-                                          lse.flat(), loss.flat())
+        launch(fwd, blocks(R), block_size(), x.flat(), pd.flat(), R, C, w.flat(), float(eps),
+               lse.flat(), loss.flat())
     elif R:
         lse.fill(-np.inf)
         loss.fill(0.0)
@@ -260,8 +261,8 @@ def cross_entropy_prob_grad(x, lse, scale, p, w, eps, shape=None) -> CudaArray:
     if out.size:
         _, bwd = _ce_prob_kernels(x.dtype)
         ops = (_d(p), _d(lse), _d(scale))
-        bwd[blocks(R), block_size()](x.flat(), ops[0].flat(), R, C, ops[1].flat(),
-                                          ops[2].flat(), w.flat(), float(eps), out.flat())
+        launch(bwd, blocks(R), block_size(), x.flat(), ops[0].flat(), R, C, ops[1].flat(),
+               ops[2].flat(), w.flat(), float(eps), out.flat())
     return out
 
 
@@ -307,7 +308,7 @@ def nll(x3: CudaArray, tgt2, w: CudaArray, ii: int):
         fwd, _ = _nll_kernels(x3.dtype)
         g, b = config(loss.size)
         td = _d(tgt2)
-        fwd[g, b](x3.flat(), C, D, td.flat(), w.flat(), int(ii), loss.flat(), wt.flat())
+        launch(fwd, g, b, x3.flat(), C, D, td.flat(), w.flat(), int(ii), loss.flat(), wt.flat())
     return loss, wt
 
 
@@ -320,7 +321,7 @@ def nll_grad(scale2, tgt2, w, ii: int, shape3: tuple, dtype, shape: tuple) -> Cu
         _, C, D = shape3
         g, b = config(scale2.size)
         ops = (_d(scale2), _d(tgt2), _d(w))
-        bwd[g, b](ops[0].flat(), C, D, ops[1].flat(), ops[2].flat(), int(ii), out.flat())
+        launch(bwd, g, b, ops[0].flat(), C, D, ops[1].flat(), ops[2].flat(), int(ii), out.flat())
     return out
 
 
@@ -425,8 +426,8 @@ def pointwise_loss(name: str, x: CudaArray, y: CudaArray, extra: tuple, total: b
         fwd, _ = _pointwise_kernels(name, x.dtype)
         g, b = config(x.size)
         w, pw, beta = _extras(name, extra, x.dtype)
-        fwd[g, b](x.reshape(-1).flat(), y.reshape(-1).flat(), w.flat(), pw.flat(), beta,
-                  out.reshape(-1).flat())
+        launch(fwd, g, b, x.reshape(-1).flat(), y.reshape(-1).flat(), w.flat(), pw.flat(), beta,
+               out.reshape(-1).flat())
     if not total:
         return out
     if x.size == 0:
@@ -446,8 +447,8 @@ def pointwise_loss_grad(name: str, x: CudaArray, y: CudaArray, extra: tuple, g) 
         gd = gd if gd.flags.c_contiguous else gd.copy()
         gb, b = config(x.size)
         w, pw, beta = _extras(name, extra, x.dtype)
-        bwd[gb, b](x.reshape(-1).flat(), y.reshape(-1).flat(), w.flat(), pw.flat(), beta,
-                   gd.reshape(-1).flat(), int(gd.size != 1), out.reshape(-1).flat())
+        launch(bwd, gb, b, x.reshape(-1).flat(), y.reshape(-1).flat(), w.flat(), pw.flat(), beta,
+               gd.reshape(-1).flat(), int(gd.size != 1), out.reshape(-1).flat())
     return out
 
 

@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from .array import CudaArray, empty
+from .launch import launch
 from .runtime import SIM, _device_props, cuda
 
 # (TY, TX, RM, RN, BK): 16 x 16 threads, 4 x 4 outputs each, 64 x 64 tiles; the simulator
@@ -127,8 +128,8 @@ def matmul(a: CudaArray, b: CudaArray) -> CudaArray:
             TY, TX, RM, RN, _ = SHAPE
             tiles = nb * -(-M // (TY * RM)) * -(-N // (TX * RN))
             grid = min(tiles, _device_props()["max_blocks"] * 4 if not SIM else 2)
-            _gemm(a.dtype)[grid, (TX, TY)](A, a0, sab, sa[-2], sa[-1], B, b0, sbb, sb[-2],
-                                           sb[-1], out.flat(), M, N, K, nb)
+            launch(_gemm(a.dtype), grid, (TX, TY), A, a0, sab, sa[-2], sa[-1], B, b0, sbb, sb[-2],
+                   sb[-1], out.flat(), M, N, K, nb)
     shape = out.shape
     if va and vb:
         return out.reshape(batch)

@@ -19,6 +19,7 @@ from numba import int64 as _i64
 
 from .array import CudaArray, empty, from_host
 from .elementwise import copy_strided, offset
+from .launch import launch
 from .runtime import config, cuda
 
 __all__ = ["cat", "diagonal", "diagonal_backward", "flip", "gather", "index_add", "index_fill",
@@ -117,7 +118,7 @@ def index_range(idx) -> tuple:
     res = from_host(np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min],
                              dtype=np.int64))
     g, b = config(a.size)
-    _range_k[g, b](a.flat(), res.flat())
+    launch(_range_k, g, b, a.flat(), res.flat())
     lo, hi = res.get()
     return int(lo), int(hi)
 
@@ -162,7 +163,7 @@ def gather(x: CudaArray, dim: int, idx) -> CudaArray:
     idx = _idx(idx)
     X, x0, xs = x.strided()
     g, b = config(out.size)
-    _gather_k[g, b](X, x0, xs, idx.flat(), out.flat(), idx.shape, dim)
+    launch(_gather_k, g, b, X, x0, xs, idx.flat(), out.flat(), idx.shape, dim)
     return out
 
 
@@ -180,14 +181,14 @@ def scatter(x: CudaArray, dim: int, idx, src, mode: str) -> CudaArray:
     g, b = config(idx.size)
     if not isinstance(src, CudaArray) or src.ndim == 0:
         v = src.get() if isinstance(src, CudaArray) else src
-        _scatter_value_k[g, b](out.flat(), os, idx.flat(), np.asarray(v, dtype=dt)[()],
-                               idx.shape, dim)
+        launch(_scatter_value_k, g, b, out.flat(), os, idx.flat(), np.asarray(v, dtype=dt)[()],
+               idx.shape, dim)
         return out
     if add and src.dtype != out.dtype:
         src = copy_strided(src, out.dtype)
     S, s0, ss = src.strided()
     kern = _scatter_add_k if add else _scatter_set_k
-    kern[g, b](out.flat(), os, idx.flat(), S, s0, ss, idx.shape, dim)
+    launch(kern, g, b, out.flat(), os, idx.flat(), S, s0, ss, idx.shape, dim)
     return _from_work(out, dt)
 
 
@@ -228,7 +229,7 @@ def index_select(x: CudaArray, dim: int, idx) -> CudaArray:
         idx = _idx(idx).reshape(-1)
         X, x0, xs = x.strided()
         g, b = config(out.size)
-        _index_select_k[g, b](X, x0, xs, idx.flat(), out.flat(), shape, dim)
+        launch(_index_select_k, g, b, X, x0, xs, idx.flat(), out.flat(), shape, dim)
     return out
 
 
@@ -245,8 +246,8 @@ def index_add(x: CudaArray, dim: int, idx, src: CudaArray, alpha) -> CudaArray:
     os = tuple(s // out.itemsize for s in out.strides)
     S, s0, ss = src.strided()
     g, b = config(src.size)
-    _index_add_k[g, b](out.flat(), os, idx.flat(), S, s0, ss, src.shape, dim,
-                       wdt.type(alpha), src.size)
+    launch(_index_add_k, g, b, out.flat(), os, idx.flat(), S, s0, ss, src.shape, dim,
+           wdt.type(alpha), src.size)
     return _from_work(out, dt)
 
 
@@ -260,7 +261,7 @@ def index_fill(x: CudaArray, dim: int, idx, value) -> CudaArray:
         for s in x.shape[dim + 1:]:
             inner *= s
         g, b = config(out.size // n * idx.size)
-        _index_fill_k[g, b](out.flat(), idx.flat(), x.dtype.type(value), idx.size, n, inner)
+        launch(_index_fill_k, g, b, out.flat(), idx.flat(), x.dtype.type(value), idx.size, n, inner)
     return out
 
 
@@ -296,7 +297,7 @@ def take(x: CudaArray, idx) -> CudaArray:
         idx = _idx(idx)
         X, x0, xs = x.strided()
         g, b = config(out.size)
-        _take_k[g, b](X, x0, xs, x.shape, x.size, idx.flat(), out.flat())
+        launch(_take_k, g, b, X, x0, xs, x.shape, x.size, idx.flat(), out.flat())
     return out
 
 
@@ -309,7 +310,7 @@ def put_add(shape: tuple, idx, src: CudaArray) -> CudaArray:
         idx = _idx(idx)
         src = _dev(src, wdt)
         g, b = config(idx.size)
-        _put_add_k[g, b](out.flat(), idx.flat(), src.flat())
+        launch(_put_add_k, g, b, out.flat(), idx.flat(), src.flat())
     return _from_work(out, dt)
 
 
@@ -336,7 +337,7 @@ def tri(x: CudaArray, k: int, lower: bool) -> CudaArray:
         k = max(min(k, n), -m - 1)  # beyond these every element is kept or every one dropped
         X, x0, xs = x.strided()
         g, b = config(out.size)
-        _tri_k[g, b](X, x0, xs, x.shape, out.flat(), k, lower, x.dtype.type(0))
+        launch(_tri_k, g, b, X, x0, xs, x.shape, out.flat(), k, lower, x.dtype.type(0))
     return out
 
 
@@ -355,7 +356,7 @@ def one_hot(idx, num_classes: int) -> CudaArray:
     if idx.size:
         idx = _idx(idx)
         g, b = config(idx.size)
-        _one_hot_k[g, b](idx.flat(), out.flat(), num_classes)
+        launch(_one_hot_k, g, b, idx.flat(), out.flat(), num_classes)
     return out
 
 

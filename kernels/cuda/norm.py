@@ -18,6 +18,7 @@ import numpy as np
 
 from .array import CudaArray, empty
 from .elementwise import binary
+from .launch import launch
 from .loss import _block_sum
 from .runtime import block_size, blocks, config, cuda
 
@@ -125,8 +126,8 @@ def layer_norm(x2: CudaArray, w, b, eps: float, shape=None):
     if yo.size:
         fwd = _ln_kernels(x2.dtype)[0]
         wd, bd = _opt(w, x2.dtype), _opt(b, x2.dtype)
-        fwd[blocks(M), block_size()](x2.flat(), M, K, wd.flat(), bd.flat(), float(eps),
-                                       yo.reshape(-1).flat(), mean.flat(), rstd.flat())
+        launch(fwd, blocks(M), block_size(), x2.flat(), M, K, wd.flat(), bd.flat(), float(eps),
+               yo.reshape(-1).flat(), mean.flat(), rstd.flat())
     elif M:
         mean.fill(np.nan)
         rstd.fill(np.nan)
@@ -143,13 +144,13 @@ def layer_norm_grad(g2, x2, mean, rstd, w, want_x: bool, want_wb: bool, shape=No
         dx = empty(x2.shape if shape is None else shape, x2.dtype)
         if dx.size:
             wd = _opt(w, x2.dtype)
-            bwd_x[blocks(M), block_size()](g2.flat(), x2.flat(), M, K, mean.flat(),
-                                             rstd.flat(), wd.flat(), dx.reshape(-1).flat())
+            launch(bwd_x, blocks(M), block_size(), g2.flat(), x2.flat(), M, K, mean.flat(),
+                   rstd.flat(), wd.flat(), dx.reshape(-1).flat())
     if want_wb:
         dw, db = empty(K, np.float64), empty(K, np.float64)
         if K:
-            bwd_wb[blocks(K), block_size()](g2.flat(), x2.flat(), M, K, mean.flat(),
-                                             rstd.flat(), dw.flat(), db.flat())
+            launch(bwd_wb, blocks(K), block_size(), g2.flat(), x2.flat(), M, K, mean.flat(),
+                   rstd.flat(), dw.flat(), db.flat())
     return dx, dw, db
 
 
@@ -250,21 +251,21 @@ def batch_norm(x3: CudaArray, w, b, eps: float, running, shape=None):
     if running is None:
         s1, unused = empty(C, np.float64), empty(1, np.float64)  # (no written operand twice:
         # the simulator copies each argument back after the launch)
-        chan_sums[blocks(C), block_size()](x3.flat(), x3.flat(), N, C, D, mean.flat(),
-                                             unused.flat(), s1.flat(), var.flat(), 1)
+        launch(chan_sums, blocks(C), block_size(), x3.flat(), x3.flat(), N, C, D, mean.flat(),
+               unused.flat(), s1.flat(), var.flat(), 1)
         var = binary("div", var, np.float64(N * D), var.shape)  # the sums of squares / M
     p, r = empty(C, dt), empty(C, dt)
     wd, bd = _opt(w, dt), _opt(b, dt)
     wd = wd if wd.flags.c_contiguous else wd.copy()
     bd = bd if bd.flags.c_contiguous else bd.copy()
     gc, bc = config(C)
-    fwd_coef[gc, bc](mean.flat(), var.flat(), wd.flat(), bd.flat(), float(eps), p.flat(),
-                     r.flat())
+    launch(fwd_coef, gc, bc, mean.flat(), var.flat(), wd.flat(), bd.flat(), float(eps), p.flat(),
+           r.flat())
     q = empty(C, dt)
     q.fill(0)
     g, bl = config(x3.size)
-    apply[g, bl](x3.flat(), x3.flat(), C, D, p.flat(), q.flat(), r.flat(),
-                 yo.reshape(-1).flat())
+    launch(apply, g, bl, x3.flat(), x3.flat(), C, D, p.flat(), q.flat(), r.flat(),
+           yo.reshape(-1).flat())
     return yo, mean, var
 
 
@@ -283,18 +284,18 @@ def batch_norm_grad(g3, x3, mean, invstd, w, batch: bool, want_x: bool, shape=No
     zeros = empty(C, np.float64)
     zeros.fill(0.0)
     s1, s2 = empty(C, np.float64), empty(C, np.float64)
-    chan_sums[blocks(C), block_size()](g3.flat(), x3.flat(), N, C, D, zeros.flat(),
-                                         mean.flat(), s1.flat(), s2.flat(), 0)
+    launch(chan_sums, blocks(C), block_size(), g3.flat(), x3.flat(), N, C, D, zeros.flat(),
+           mean.flat(), s1.flat(), s2.flat(), 0)
     p, q, r = empty(C, dt), empty(C, dt), empty(C, dt)
     wd = _opt(w, dt)
     wd = wd if wd.flags.c_contiguous else wd.copy()
     gc, bc = config(C)
-    bwd_coef[gc, bc](mean.flat(), invstd.flat(), wd.flat(), s1.flat(), s2.flat(), N * D,
-                     int(batch), p.flat(), q.flat(), r.flat(), dw.flat(), db.flat())
+    launch(bwd_coef, gc, bc, mean.flat(), invstd.flat(), wd.flat(), s1.flat(), s2.flat(), N * D,
+           int(batch), p.flat(), q.flat(), r.flat(), dw.flat(), db.flat())
     if want_x:
         g, bl = config(x3.size)
-        apply[g, bl](g3.flat(), x3.flat(), C, D, p.flat(), q.flat(), r.flat(),
-                     dx.reshape(-1).flat())
+        launch(apply, g, bl, g3.flat(), x3.flat(), C, D, p.flat(), q.flat(), r.flat(),
+               dx.reshape(-1).flat())
     return dx, dw, db
 
 

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .array import CudaArray
+from .launch import launch
 from .runtime import SIM, config, cuda
 
 __all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step"]
@@ -131,7 +132,7 @@ def _run(kernel, p: CudaArray, *args) -> None:
     if n == 0:
         return
     g, b = config(n)
-    kernel[g, b](*args)
+    launch(kernel, g, b, *args)
 
 
 def sgd_step(p: CudaArray, g: CudaArray, buf: CudaArray, *, lr: float, weight_decay: float,

@@ -18,6 +18,7 @@ import numpy as np
 from .. import scalar
 from .array import CudaArray, empty, from_host
 from .elementwise import _dense, _strides_for, kernels, merge, offset
+from .launch import launch
 from .runtime import config, cuda
 
 __all__ = ["unary_p", "binary_p", "ternary_p"]
@@ -95,15 +96,15 @@ def _launch(arity: int, table, factory, name: str, ops: list, shape: tuple, p, q
     pq = _params(dt, p, q)
     g, bl = config(n)
     if all(_dense(v, n) for v in ops):  # (an operand of n elements is in output order)
-        flat[g, bl](*[v.flat() for v in ops], out.flat(),
-                    *[int(v.size != 1) for v in ops], *pq)
+        launch(flat, g, bl, *[v.flat() for v in ops], out.flat(),
+               *[int(v.size != 1) for v in ops], *pq)
         return out
     parts = [_strides_for(v, shape) for v in ops]
     m, sts = merge(shape, [pt[2] for pt in parts])
     args = []
     for (base, start, _), st in zip(parts, sts):
         args += [base, start, st]
-    strided[g, bl](*args, m, out.flat(), *pq)
+    launch(strided, g, bl, *args, m, out.flat(), *pq)
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .array import CudaArray, empty, from_host
+from .launch import launch
 from .runtime import config, cuda
 
 __all__ = ["avg_pool2d", "avg_pool2d_backward", "gather_planes", "max_pool2d", "scatter_planes"]
@@ -22,7 +23,7 @@ _kernels: dict = {}
 
 def _launch(k, n: int, *args) -> None:
     g, b = config(n)
-    k[g, b](*args)
+    launch(k, g, b, *args)
 
 
 def _contig(a: CudaArray) -> CudaArray:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..reduce import as_3d, from_3d  # noqa: F401  (layout helpers shared with the CPU)
 from .array import CudaArray, empty
+from .launch import launch
 from .runtime import block_size, config, cuda
 
 __all__ = ["sum_", "extreme"]
@@ -55,8 +56,8 @@ def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
     acc = numba.float64 if floating else numba.int64
     k = _sum_kernel(acc)
     g, _ = config(out.size * block_size())
-    k[g, block_size()](a3.flat(), out.flat(), r, inner,
-                       np.float64(scale) if floating else np.int64(scale))
+    launch(k, g, block_size(), a3.flat(), out.flat(), r, inner,
+           np.float64(scale) if floating else np.int64(scale))
     return out
 
 
@@ -123,7 +124,7 @@ def extreme(a3: CudaArray, want_max: bool):
     if vals.size:
         k = _extreme_kernel(a3.dtype, want_max)
         g, _ = config(vals.size * block_size())
-        k[g, block_size()](a3.flat(), vals.flat(), idx.flat(), r, inner)
+        launch(k, g, block_size(), a3.flat(), vals.flat(), idx.flat(), r, inner)
     return vals, idx
 
 
@@ -152,7 +153,7 @@ def _get(key, make):
 def _launch(k, lanes: int, *args) -> None:
     B = block_size()
     g, _ = config(lanes * B)
-    k[g, B](*args)
+    launch(k, g, B, *args)
 
 
 def _host(fn, *args):
@@ -267,7 +268,7 @@ def prod_backward(g, x3: CudaArray) -> CudaArray:
         n = outer * inner
         k = _get(("prod_backward",), _prod_backward_kernel)
         gr, bl = config(n)
-        k[gr, bl](lanes_of(g, x3.dtype, n), x3.flat(), out.flat(), r, inner, n)
+        launch(k, gr, bl, lanes_of(g, x3.dtype, n), x3.flat(), out.flat(), r, inner, n)
     return out
 
 

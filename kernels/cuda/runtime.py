@@ -93,14 +93,15 @@ def _round(nbytes: int) -> int:
 
 
 class Block:
-    """One device allocation of `size` bytes. When the last array using it goes away it
-    returns to the allocator's free list instead of to the driver."""
+    """One device allocation of `size` bytes at device address `ptr`. When the last array
+    using it goes away it returns to the allocator's free list instead of to the driver."""
 
-    __slots__ = ("mem", "size", "__weakref__")
+    __slots__ = ("mem", "size", "ptr", "__weakref__")
 
-    def __init__(self, mem, size: int):
+    def __init__(self, mem, size: int, ptr: int):
         self.mem = mem
         self.size = size
+        self.ptr = ptr
 
     def __del__(self):
         try:
@@ -120,26 +121,29 @@ class CachingAllocator:
         self.peak = 0
         self.driver_allocs = 0
 
-    def _raw(self, size: int):
+    def _raw(self, size: int) -> tuple:
+        """(memory, its address) fresh from the driver."""
         self.driver_allocs += 1
         if SIM:
-            return np.empty(size, dtype=np.uint8)
-        return cuda.device_array(size, dtype=np.uint8)
+            mem = np.empty(size, dtype=np.uint8)
+            return mem, mem.ctypes.data
+        mem = cuda.device_array(size, dtype=np.uint8)
+        return mem, int(mem.device_ctypes_pointer.value or 0)
 
     def allocate(self, nbytes: int) -> Block:
         size = _round(nbytes)
         lst = self._free.get(size)
         if lst:
-            mem = lst.pop()
+            mem, ptr = lst.pop()
         else:
             try:
-                mem = self._raw(size)
+                mem, ptr = self._raw(size)
             except Exception as e:  # out of memory: give the cache back and try once more
                 if not self._free:
                     raise
                 self.empty_cache()
                 try:
-                    mem = self._raw(size)
+                    mem, ptr = self._raw(size)
                 except Exception:
                     raise RuntimeError(
                         f"CUDA out of memory: tried to allocate {size} bytes with "
@@ -148,7 +152,7 @@ class CachingAllocator:
         self.allocated += size
         if self.allocated > self.peak:
             self.peak = self.allocated
-        return Block(mem, size)
+        return Block(mem, size, ptr)
 
     def release(self, block: Block) -> None:
         mem = block.mem
@@ -156,7 +160,7 @@ class CachingAllocator:
             return
         block.mem = None
         self.allocated -= block.size
-        self._free.setdefault(block.size, []).append(mem)
+        self._free.setdefault(block.size, []).append((mem, block.ptr))
 
     def empty_cache(self) -> None:
         for size, lst in self._free.items():
@@ -177,11 +181,45 @@ if SIM:
 else:
     from numba.cuda.cudadrv.devicearray import DeviceNDArray
 
+    class KArg:
+        """A kernel argument on the GPU: the elements at device address `ptr` laid out by
+        `shape` and byte `strides`, with what a launch marshals (``vals``: numba-cuda's
+        flattened array parameters) worked out once. numba-cuda's own array object costs
+        microseconds to build, so it is made only when a launch or copy goes through
+        numba-cuda (``dev()``). The block stays alive as long as the argument does."""
+
+        __slots__ = ("block", "ptr", "shape", "strides", "dtype", "key", "vals", "_dev")
+
+        def __init__(self, block: Block, offset: int, shape: tuple, strides: tuple, dtype):
+            dtype = np.dtype(dtype)
+            self.block = block
+            self.ptr = ptr = block.ptr + offset
+            self.shape = shape
+            self.strides = strides
+            self.dtype = dtype
+            n = 1
+            for d in shape:
+                n *= d
+            isz = dtype.itemsize
+            # the direct launch path handles 1-D contiguous arguments (every family's
+            # kernels take those); anything else has no key and goes through numba-cuda
+            self.key = (dtype, 1) if len(shape) == 1 and strides[0] == isz else None
+            self.vals = (0, 0, n, isz, ptr, *shape, *strides)
+            self._dev = None
+
+        def dev(self):
+            """numba-cuda's device array for this argument (made once)."""
+            d = self._dev
+            if d is None:
+                b = self.block
+                d = self._dev = DeviceNDArray(self.shape, self.strides, self.dtype,
+                                              gpu_data=b.mem.gpu_data.view(self.ptr - b.ptr))
+            return d
+
     def view(block: Block, offset: int, shape: tuple, strides: tuple, dtype):
         """The array a kernel receives for the elements at `offset` (bytes) of `block` laid
         out by `shape` and `strides` (bytes, possibly 0 or negative)."""
-        return DeviceNDArray(shape, strides, np.dtype(dtype),
-                             gpu_data=block.mem.gpu_data.view(offset))
+        return KArg(block, offset, tuple(shape), tuple(strides), dtype)
 
 
 def upload(dst_view, src: np.ndarray) -> None:
@@ -189,7 +227,7 @@ def upload(dst_view, src: np.ndarray) -> None:
     if SIM:
         dst_view[...] = src.reshape(dst_view.shape)
     else:
-        dst_view.copy_to_device(src.reshape(dst_view.shape))
+        dst_view.dev().copy_to_device(src.reshape(dst_view.shape))
 
 
 def download(src_view, dst: np.ndarray) -> None:
@@ -197,7 +235,7 @@ def download(src_view, dst: np.ndarray) -> None:
     if SIM:
         dst[...] = src_view.reshape(dst.shape)
     else:
-        src_view.copy_to_host(dst.reshape(src_view.shape))
+        src_view.dev().copy_to_host(dst.reshape(src_view.shape))
 
 
 def vec(T):

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from .array import CudaArray, empty
+from .launch import launch
 from .runtime import config, cuda
 
 __all__ = ["cumsum", "cumprod", "cumprod_backward", "linrec", "shift"]
@@ -77,7 +78,7 @@ def _scan(a: CudaArray, dim: int, out_dtype, reverse: bool, product: bool) -> Cu
         acc = _acc(out.dtype)
         k = _get(("scan", acc, product), lambda: _scan_kernel(acc, product))
         g, b = config(n)
-        k[g, b](_flat(a), out.flat(), r, inner, n, bool(reverse))
+        launch(k, g, b, _flat(a), out.flat(), r, inner, n, bool(reverse))
     return out
 
 
@@ -124,8 +125,8 @@ def cumprod_backward(g, x: CudaArray, y: CudaArray, dim: int,
         acc = _acc(x.dtype)
         k = _get(("cumprod_backward", acc), lambda: _cumprod_backward_kernel(acc))
         gb, b = config(n)
-        k[gb, b](_full(g, x), _flat(x), _flat(y, x.dtype), out.flat(), r, inner, n,
-                 bool(reverse))
+        launch(k, gb, b, _full(g, x), _flat(x), _flat(y, x.dtype), out.flat(), r, inner, n,
+               bool(reverse))
     return out
 
 
@@ -164,7 +165,7 @@ def linrec(a: CudaArray, b, dim: int, reverse: bool = False) -> CudaArray:
         acc = _acc(a.dtype)
         k = _get(("linrec", acc), lambda: _linrec_kernel(acc))
         g, bl = config(n)
-        k[g, bl](_flat(a), _full(b, a), out.flat(), r, inner, n, bool(reverse))
+        launch(k, g, bl, _flat(a), _full(b, a), out.flat(), r, inner, n, bool(reverse))
     return out
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import reduce as _r
 from .array import CudaArray, empty
+from .launch import launch
 from .runtime import block_size, cuda
 
 __all__ = ["softmax", "softmax_backward", "logsumexp", "logsumexp_backward"]
@@ -240,8 +241,8 @@ def logsumexp_backward(g, x3: CudaArray, res) -> CudaArray:
         from .runtime import config
 
         gr, bl = config(out.size)
-        k[gr, bl](_r.lanes_of(g, x3.dtype, n), x3.flat(), _r.lanes_of(res, x3.dtype, n),
-                  out.flat(), r, inner)
+        launch(k, gr, bl, _r.lanes_of(g, x3.dtype, n), x3.flat(), _r.lanes_of(res, x3.dtype, n),
+               out.flat(), r, inner)
     return out
 
 

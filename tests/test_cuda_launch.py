@@ -1,0 +1,275 @@
+"""The direct CUDA launch path (``kernels/cuda/launch.py``), checked without a GPU.
+
+Two things are checked against numba-cuda itself, which needs no driver for them:
+
+- the packing: for a table of argument lists (arrays of several dtypes, sizes and
+  addresses, every scalar kind jitgrad passes, tuples), numba-cuda's own marshalling
+  (``_Kernel._prepare_args``, laid out by cuda.core's ``ParamHolder`` as its launch does) and
+  the direct path's slots agree byte for byte; a wrong layout is caught;
+- the launch logic, with a stand-in for the compiled kernel and for ``cuLaunchKernel``: the
+  first launch of a signature goes through numba-cuda and builds the entry, later ones pack
+  the new values into the parameter slots and pass the grid and block through; a driver
+  error, a value outside its slot's type, a non-contiguous or empty array fall back to
+  numba-cuda's path.
+
+The probe and real launches run on a GPU (``tests/test_cuda.py``). Under the simulator there
+is no driver path, so this file is skipped there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba_cuda")
+pytest.importorskip("cuda.core._kernel_arg_handler")
+
+from numba import config as _numba_config  # noqa: E402
+
+pytestmark = pytest.mark.skipif(bool(_numba_config.ENABLE_CUDASIM),
+                                reason="the simulator has no driver launch path")
+
+if not _numba_config.ENABLE_CUDASIM:
+    from cuda.bindings import driver as _driver
+    from numba.cuda.dispatcher import _Kernel
+    from numba.cuda.typing.typeof import Purpose, typeof
+
+    from jitgrad.kernels.cuda import launch as L
+    from jitgrad.kernels.cuda import runtime as R
+
+    class _FakeBlock(R.Block):
+        """A block at a made-up device address that never returns to the allocator."""
+
+        __slots__ = ()
+
+        def __del__(self):
+            pass
+
+
+class _Ptr:
+    def __init__(self, ptr: int):
+        self.ptr = ptr
+        self.device_ctypes_pointer = ctypes.c_void_p(ptr)
+
+    def view(self, off: int):
+        return _Ptr(self.ptr + off)
+
+
+class _Mem:
+    def __init__(self, ptr: int):
+        self.gpu_data = _Ptr(ptr)
+
+
+def karg(dtype, n: int, ptr: int = 0x7F00_0010_0000, off: int = 0, step: int = 1):
+    dt = np.dtype(dtype)
+    blk = _FakeBlock(_Mem(ptr), off + max(n, 1) * dt.itemsize * step, ptr)
+    return R.view(blk, off, (n,), (dt.itemsize * step,), dt)
+
+
+def argtype(a):
+    return typeof(a.dev() if isinstance(a, R.KArg) else a, Purpose.argument)
+
+
+class FakeKernel:
+    """What the direct path reads of a compiled overload; marshals as numba-cuda does."""
+
+    debug = cooperative = False
+    _prepare_args = _Kernel._prepare_args
+
+    def __init__(self, argument_types, handle: int = 0xBEEF):
+        self.argument_types = argument_types
+        self.extensions = []
+        cufunc = type("F", (), {"handle": handle})()
+        self._codelibrary = type("L", (), {"get_cufunc": lambda s: cufunc})()
+
+
+CASES = {
+    "arrays of three dtypes, ints": lambda: (karg(np.float64, 5), karg(np.float32, 7, off=64),
+                                             karg(np.int64, 1), 5, -3),
+    "float scalars": lambda: (karg(np.float32, 3), np.float32(2.5), 1.25, np.float64(-0.5),
+                              -1e300),
+    "bools": lambda: (karg(np.bool_, 4), True, np.bool_(False), False),
+    "narrow and unsigned ints": lambda: (np.int32(-9), np.int8(3), np.uint8(250), np.int16(-2),
+                                         np.uint16(65535), np.uint32(7),
+                                         np.uint64(2**63 + 5), np.int64(-(2**62))),
+    "tuples": lambda: (karg(np.int64, 9), (1, 2, 3), (np.int64(4), -5), ()),
+    "half precision": lambda: (np.float16(1.5), karg(np.float16, 2)),
+    "a high address, a large array": lambda: (karg(np.float64, 3 << 28, ptr=0x7FFF_F000_0000),
+                                              karg(np.uint8, 1, ptr=0x10, off=3)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_packing_matches_numba_cuda_byte_for_byte(case):
+    args = CASES[case]()
+    types = tuple(argtype(a) for a in args)
+    codes: list = []
+    for t in types:
+        L._param_codes(t, codes)
+    entry = L._Entry(None, 0xBEEF, codes)
+    dev = [a.dev() if isinstance(a, R.KArg) else a for a in args]
+    assert L.marshal_check(FakeKernel(types), dev, entry, codes, args) is None
+
+
+def test_marshal_check_catches_a_wrong_layout():
+    args = (karg(np.float64, 5), 7, np.float32(0.5))
+    types = tuple(argtype(a) for a in args)
+    codes: list = []
+    for t in types:
+        L._param_codes(t, codes)
+    dev = [a.dev() for a in args[:1]] + list(args[1:])
+    kern = FakeKernel(types)
+    # the same layout, other values: the data address differs
+    entry = L._Entry(None, 0, codes)
+    other = (karg(np.float64, 5, ptr=0x7F00_0020_0000),) + args[1:]
+    why = L.marshal_check(kern, dev, entry, codes, other)
+    assert why is not None and why.startswith("parameter 4 (q)")
+    # a float32 packed as a float64
+    bad = codes[:-1] + ["d"]
+    why = L.marshal_check(kern, dev, L._Entry(None, 0, bad), bad, args)
+    assert why is not None and "parameter 8" in why
+    # a parameter missing
+    why = L.marshal_check(kern, dev, L._Entry(None, 0, codes[:-1]), codes[:-1], args)
+    assert why == "9 parameters from numba-cuda, 8 packed"
+
+
+def test_kernel_parameter_kinds_outside_the_direct_path_are_refused():
+    from numba.core import types
+
+    for t in (types.complex128, types.CPointer(types.float64), types.NPDatetime("s")):
+        with pytest.raises(NotImplementedError):
+            L._param_codes(t, [])
+
+
+# ----------------------------------------------------------------------------- launch logic
+
+class FakeDispatcher:
+    """Stands in for a numba-cuda kernel: its launch records the call and "compiles" an
+    overload for the argument types, as numba-cuda's would."""
+
+    def __init__(self):
+        self.calls: list = []
+        self.overloads: dict = {}
+
+    def typeof_pyval(self, a):
+        return typeof(a, Purpose.argument)
+
+    def __getitem__(self, cfg):
+        def run(*args):
+            types = tuple(self.typeof_pyval(a) for a in args)
+            self.overloads.setdefault(types, FakeKernel(types))
+            self.calls.append((cfg, args))
+        return run
+
+
+class FakeDriver:
+    """cuLaunchKernel's stand-in: decodes the parameter slots as the device would."""
+
+    def __init__(self):
+        self.launches: list = []
+        self.result = 0
+        self.codes: list = []
+
+    def __call__(self, f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra):
+        ptrs = (ctypes.c_void_p * len(self.codes)).from_address(params)
+        vals = [struct.unpack("<" + c, ctypes.string_at(p, struct.calcsize(c)))[0]
+                for c, p in zip(self.codes, ptrs)]
+        self.launches.append(dict(f=int(f), grid=(gx, gy, gz), block=(bx, by, bz),
+                                  shmem=shmem, stream=int(stream), extra=extra, vals=vals))
+        return (self.result,)
+
+
+@pytest.fixture
+def direct(monkeypatch):
+    fake = FakeDriver()
+    monkeypatch.setattr(_driver, "cuLaunchKernel", fake)
+    monkeypatch.setattr(L, "_entries", {})
+    monkeypatch.setattr(L, "_state", {"direct": True, "probed": True, "why_off": None})
+    monkeypatch.setattr(L, "stats", {"direct": 0, "numba": 0, "entries": 0, "refused": 0})
+    return fake
+
+
+def test_first_launch_learns_then_later_launches_go_direct(direct):
+    k = FakeDispatcher()
+    a, b = karg(np.float64, 5), karg(np.float64, 5, ptr=0x7F00_0030_0000)
+    L.launch(k, 4, 32, a, b, 7, np.float32(0.5), (2, 3))
+    assert len(k.calls) == 1 and L.stats == {"direct": 0, "numba": 1, "entries": 1,
+                                             "refused": 0}
+    assert k.calls[0][0] == (4, 32) and k.calls[0][1][0] is a.dev()  # numba-cuda's arrays
+    (entry,) = L._entries.values()
+    direct.codes = ["q"] * 14 + ["q", "f", "q", "q"]
+    a2, b2 = karg(np.float64, 9, ptr=0x7F00_0040_0000), karg(np.float64, 9, off=16)
+    L.launch(k, (2, 3), (16, 2), a2, b2, 9, np.float32(1.5), (-4, 5))
+    assert len(k.calls) == 1 and L.stats["direct"] == 1
+    (got,) = direct.launches
+    assert got["f"] == 0xBEEF and got["grid"] == (2, 3, 1) and got["block"] == (16, 2, 1)
+    assert got["shmem"] == 0 and got["stream"] == 0 and got["extra"] == 0
+    assert got["vals"] == [0, 0, 9, 8, 0x7F00_0040_0000, 9, 8,
+                           0, 0, 9, 8, 0x7F00_0010_0000 + 16, 9, 8, 9, 1.5, -4, 5]
+    # another argument kind (an int32 where an int64 was) is another signature
+    L.launch(k, 1, 1, a2, b2, np.int32(9), np.float32(1.5), (-4, 5))
+    assert len(k.calls) == 2 and len(L._entries) == 2
+
+
+def test_driver_error_falls_back_to_numba_cuda_for_that_signature(direct):
+    k = FakeDispatcher()
+    a = karg(np.float32, 3)
+    L.launch(k, 1, 32, a, 1.0)
+    direct.codes = ["q"] * 7 + ["d"]
+    direct.result = 1  # CUDA_ERROR_INVALID_VALUE
+    L.launch(k, 1, 32, a, 2.0)
+    assert len(direct.launches) == 1 and len(k.calls) == 2 and L.stats["direct"] == 0
+    assert list(L._entries.values()) == [None]
+    L.launch(k, 1, 32, a, 3.0)
+    assert len(direct.launches) == 1 and len(k.calls) == 3
+
+
+def test_value_outside_its_slot_goes_through_numba_cuda(direct):
+    k = FakeDispatcher()
+    a = karg(np.int64, 3)
+    L.launch(k, 1, 32, a, 5)  # int64 overload
+    L.launch(k, 1, 32, a, 2**63 + 1)  # numba-cuda would type this one uint64
+    assert not direct.launches and len(k.calls) == 2 and L.stats["numba"] == 2
+    assert k.calls[1][1][1] == 2**63 + 1
+
+
+def test_strided_and_empty_arrays_take_numba_cudas_path(direct):
+    k = FakeDispatcher()
+    s = karg(np.float64, 4, step=2)  # every other element: no direct key
+    assert s.key is None
+    L.launch(k, 1, 32, s)
+    L.launch(k, 1, 32, s)
+    assert not direct.launches and len(k.calls) == 2 and list(L._entries.values()) == [None]
+    e = karg(np.float64, 0)  # empty: numba-cuda passes address 0, decided on a later call
+    seen = []  # (numba-cuda's array for an empty one needs a driver: record the launch)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(L, "_numba_launch", lambda *a: seen.append(a))
+        L.launch(k, 1, 32, e, 1)
+    assert len(seen) == 1
+    assert len(L._entries) == 1
+    L.launch(k, 1, 32, karg(np.float64, 2), 1)
+    assert len(L._entries) == 2 and L.stats["entries"] == 1
+
+
+def test_numba_setting_keeps_every_launch_on_numba_cuda(direct, monkeypatch):
+    monkeypatch.setattr(L, "_state", {"direct": False, "probed": False, "why_off": None})
+    k = FakeDispatcher()
+    for _ in range(3):
+        L.launch(k, 1, 32, karg(np.float64, 2), 1)
+    assert len(k.calls) == 3 and not L._entries and not direct.launches
+
+
+def test_numpy_integer_dims_launch_directly_and_bad_dims_go_to_numba_cuda(direct):
+    k = FakeDispatcher()
+    a = karg(np.float64, 3)
+    L.launch(k, 1, 32, a, 1)
+    direct.codes = ["q"] * 7 + ["q"]
+    L.launch(k, np.int64(5), (np.int32(8), 4), a, 2)
+    assert direct.launches[-1]["grid"] == (5, 1, 1)
+    assert direct.launches[-1]["block"] == (8, 4, 1)
+    assert direct.launches[-1]["vals"][-1] == 2
+    L.launch(k, (1, 1, 1, 1), 32, a, 3)  # numba-cuda raises its own error for this one
+    assert len(direct.launches) == 1 and k.calls[-1][0] == ((1, 1, 1, 1), 32)
