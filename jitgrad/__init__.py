@@ -14,8 +14,9 @@ from ._dtype import (bool_ as bool, dtype, float32, float64, get_default_dtype, 
 from ._format import set_printoptions
 from ._methods import bmm, dot, mm, mv
 from ._ops import (abs, add, clamp, div, eq, exp, ge, gt, le, log, logical_and, logical_not,
-                   logical_or, lt, matmul, max, maximum, mean, min, minimum, mul, ne, neg, pow,
-                   reciprocal, relu, sigmoid, sign, sqrt, sub, sum, tanh, where)
+                   logical_or, logical_xor, lt, matmul, max, maximum, mean, min, minimum, mul,
+                   ne, neg, positive, pow, reciprocal, relu, sigmoid, sign, sqrt, sub, sum, tanh,
+                   where)
 from ._ops import broadcast_shapes as _broadcast2
 from ._ops import clone
 from ._views import (expand, flatten, permute, reshape, squeeze, t, transpose, unsqueeze)

@@ -201,7 +201,9 @@ def format_tensor(data: np.ndarray, *, device: str | None = None, requires_grad:
         if a.dtype not in (default_float, np.dtype(np.int64), np.dtype(np.bool_)):
             suffixes.append(f"dtype=jitgrad.{a.dtype.name}")
     if grad_fn_name is not None:
-        suffixes.append(f"grad_fn=<{grad_fn_name}>")
+        # the class name, as torch prints it ("torch::autograd::NotImplemented" shows as
+        # NotImplemented)
+        suffixes.append(f"grad_fn=<{grad_fn_name.rsplit('::', 1)[-1]}>")
     elif requires_grad:
         suffixes.append("requires_grad=True")
     return _append_suffixes(_PREFIX + body, suffixes, indent)

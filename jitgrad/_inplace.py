@@ -304,6 +304,12 @@ def methods() -> dict:
         "sigmoid_": method(_ops.sigmoid), "relu_": method(_ops.relu),
         "sign_": method(_ops.sign), "reciprocal_": method(_ops.reciprocal),
         "copy_": method(overwrite), "fill_": method(filled), "zero_": method(zeroed),
+        "__ipow__": method(_ops.pow), "__imod__": method(_pointwise.remainder),
+        "__ifloordiv__": method(_pointwise.floor_divide),
+        "__iand__": method(_ops.bitwise_and), "__ior__": method(_ops.bitwise_or),
+        "__ixor__": method(_ops.bitwise_xor), "logical_xor_": method(_ops.logical_xor),
+        "logical_and_": method(_ops.logical_and), "logical_or_": method(_ops.logical_or),
+        "logical_not_": method(_ops.logical_not),
         "__setitem__": setitem,
     }
     # In-place forms of the families' ops: x.name_(...) for every out-of-place x.name(...).
@@ -317,7 +323,8 @@ def methods() -> dict:
 
 _INPLACE_FAMILY_NAMES = {
     "sin", "cos", "tan", "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "square",
-    "floor", "ceil", "round", "trunc", "fmod", "remainder", "atan2", "erf", "lerp", "addcmul",
+    "floor", "ceil", "round", "trunc", "fmod", "remainder", "floor_divide", "atan2", "erf",
+    "lerp", "addcmul",
     "addcdiv", "masked_fill", "index_add", "scatter", "scatter_add", "index_fill", "tril",
     "triu", "hardtanh", "leaky_relu", "elu", "silu", "mish", "logaddexp",
 }

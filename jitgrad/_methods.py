@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _dtype
 from . import _ops as O
+from . import _pointwise as P
 from . import _views as V
 from ._device import device as _device_cls
 from ._device import CPU, to_device
@@ -91,14 +92,19 @@ METHODS = {
     "true_divide": O.div,
     "__pow__": O.pow, "__rpow__": lambda x, base: O.pow(base, x), "pow": O.pow,
     "__neg__": O.neg, "neg": O.neg, "negative": O.neg,
+    "__pos__": O.positive, "positive": O.positive,
+    "__mod__": P.remainder, "__rmod__": lambda x, s: P.remainder(s, x),
+    "__floordiv__": P.floor_divide, "__rfloordiv__": lambda x, s: P.floor_divide(s, x),
     "__abs__": O.abs, "abs": O.abs,
     "__matmul__": O.matmul, "__rmatmul__": lambda b, a: O.matmul(a, b), "matmul": O.matmul,
     "mm": mm, "bmm": bmm, "mv": mv, "dot": dot,
     "__eq__": O.eq, "__ne__": O.ne, "__lt__": O.lt, "__le__": O.le, "__gt__": O.gt,
     "__ge__": O.ge, "eq": O.eq, "ne": O.ne, "lt": O.lt, "le": O.le, "gt": O.gt, "ge": O.ge,
     "__and__": O.bitwise_and, "__rand__": O.bitwise_and, "__or__": O.bitwise_or,
-    "__ror__": O.bitwise_or, "__invert__": O.bitwise_not,
+    "__ror__": O.bitwise_or, "__xor__": O.bitwise_xor, "__rxor__": O.bitwise_xor,
+    "__invert__": O.bitwise_not,
     "logical_and": O.logical_and, "logical_or": O.logical_or, "logical_not": O.logical_not,
+    "logical_xor": O.logical_xor,
     "exp": O.exp, "log": O.log, "sqrt": O.sqrt, "tanh": O.tanh, "sigmoid": O.sigmoid,
     "relu": O.relu, "sign": O.sign, "reciprocal": O.reciprocal,
     "clamp": O.clamp, "clip": O.clamp,

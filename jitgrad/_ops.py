@@ -300,7 +300,9 @@ def rsub(x: Tensor, s):
 
 def div(a, b, *, rounding_mode=None):
     if rounding_mode is not None:
-        raise NotImplementedError("div(rounding_mode=...) is not available yet")
+        from ._pointwise import div_rounded
+
+        return div_rounded(a, b, rounding_mode)
     ta, tb, ad, bd = operands(a, b)
     if ad.dtype.kind != "f":
         dt = _dtype.get_default_dtype().np
@@ -509,6 +511,24 @@ def bitwise_or(a, b):
     if _is_bool(a) and _is_bool(b):
         return logical_or(a, b)
     raise TypeError("| is supported on bool tensors only")
+
+
+def logical_xor(a, b):
+    """Exactly one of a and b true (each taken as bool): their bool values differ."""
+    return _logical("ne", a, b)
+
+
+def bitwise_xor(a, b):
+    if _is_bool(a) and _is_bool(b):
+        return logical_xor(a, b)
+    raise TypeError("^ is supported on bool tensors only")
+
+
+def positive(x: Tensor):
+    """x itself (unary +); torch refuses it for bool tensors."""
+    if x._data.dtype == np.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return x
 
 
 def bitwise_not(x: Tensor):

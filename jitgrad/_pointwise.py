@@ -250,6 +250,27 @@ def remainder(x, other) -> Tensor:
     return record(D.REMAINDER_SCALAR, out, (ta,))
 
 
+def div_rounded(a, b, rounding_mode: str) -> Tensor:
+    """a / b rounded toward -inf ("floor", Python's //) or toward zero ("trunc"), in the
+    operands' promoted dtype: integers stay integers. Its gradient is zero, as torch's."""
+    if rounding_mode not in ("floor", "trunc"):
+        raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                           f"but found '{rounding_mode}'")
+    kernel = "div_" + rounding_mode
+    ta, tb, ad, bd = _remainder_operands(kernel + "_cpu", a, b)
+    out = _wrap(O.backend2(ad, bd).binary(kernel, ad, bd, _shape(ad, bd)))
+    return record(D.DIV_ROUNDED, out, (ta, tb))
+
+
+def floor_divide(input, other) -> Tensor:
+    """input // other, rounded toward -inf (torch.floor_divide; not differentiable)."""
+    if not isinstance(input, Tensor):
+        _tensor(other, "floor_divide", "other", 2)
+    ta, tb, ad, bd = _remainder_operands("div_floor_cpu", input, other)
+    out = _wrap(O.backend2(ad, bd).binary("div_floor", ad, bd, _shape(ad, bd)))
+    return record(D.FLOOR_DIVIDE, out, (ta, tb))
+
+
 # --------------------------------------------------------------------------- two operands
 
 def _float_pair(x: Tensor, other, fn: str, kernel: str | None = None):
@@ -489,7 +510,8 @@ def mish_backward(g: Tensor, x: Tensor) -> Tensor:
 # --------------------------------------------------------------------------- exports
 
 __all__ = ["sin", "cos", "tan", "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "erf",
-           "square", "floor", "ceil", "round", "trunc", "fix", "fmod", "remainder", "atan2",
+           "square", "floor", "ceil", "round", "trunc", "fix", "fmod", "remainder",
+           "floor_divide", "atan2",
            "arctan2", "logaddexp", "lerp", "addcmul", "addcdiv"]
 
 METHODS: dict = {name: globals()[name] for name in __all__}

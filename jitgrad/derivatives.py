@@ -338,6 +338,15 @@ def _remainder_not_implemented(g):
 
 
 REMAINDER_SCALAR_SELF = defvjp("torch::autograd::NotImplemented", _remainder_not_implemented)
+DIV_ROUNDED = defvjp("DivBackward2", P.zeros_grad, P.zeros_grad)
+
+
+def _floor_divide_not_implemented(g, *saved):
+    raise RuntimeError("derivative for aten::floor_divide is not implemented")
+
+
+FLOOR_DIVIDE = defvjp("torch::autograd::NotImplemented", _floor_divide_not_implemented,
+                      _floor_divide_not_implemented)
 ATAN2 = defvjp("Atan2Backward0",
                lambda g, a, b: P.atan2_backward(g, a, b, 1),
                lambda g, a, b: P.atan2_backward(g, b, a, -1))

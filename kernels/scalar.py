@@ -405,6 +405,60 @@ def _remainder(T):
     return f
 
 
+def _div_floor(T):
+    """Python's //: a / b rounded toward -inf, as torch.div(rounding_mode="floor") computes it
+    (for floats, from fmod, so a quotient that rounds up to an integer is not floored a step
+    too far)."""
+    zero = T(0)
+    if _is_float(T):
+        one, half = T(1), T(0.5)
+        fmod, floor = _np(T, "fmod"), _np(T, "floor")
+
+        def f(a, b):
+            if b == zero:
+                return a / b
+            m = fmod(a, b)
+            d = (a - m) / b
+            if m != zero and (b < zero) != (m < zero):
+                d -= one
+            if d == zero:
+                return zero * (a / b)  # a zero with the quotient's sign
+            q = floor(d)
+            return q + one if d - q > half else q
+        return f
+    if not T.signed:
+        def f(a, b):
+            return a // b
+        return f
+
+    def f(a, b):
+        return zero - a if b == -1 else a // b  # INT_MIN // -1 wraps instead of trapping
+    return f
+
+
+def _div_trunc(T):
+    """a / b rounded toward zero (torch.div(rounding_mode="trunc"), C's integer division)."""
+    zero = T(0)
+    if _is_float(T):
+        trunc = _np(T, "trunc")
+
+        def f(a, b):
+            return trunc(a / b)
+        return f
+    if not T.signed:
+        def f(a, b):
+            return a // b
+        return f
+    one = T(1)
+
+    def f(a, b):
+        if b == -1:
+            return zero - a
+        q = a // b  # floored; one step up when inexact with the operands' signs differing
+        return q + one if q * b != a and (a < zero) != (b < zero) else q
+    return f
+
+
 def _atan2(T):
     def f(a, b):
         return math.atan2(a, b)
@@ -657,6 +711,8 @@ BINARY = {
     "sqrt_backward": (_sqrt_backward, "out[i] = g[i] / (2 * y[i]), y = sqrt(x)"),
     "fmod": (_fmod, "out[i] = a[i] - b[i] * trunc(a[i] / b[i]), exactly"),
     "remainder": (_remainder, "out[i] = a[i] - b[i] * floor(a[i] / b[i]), exactly"),
+    "div_floor": (_div_floor, "out[i] = floor(a[i] / b[i]), exactly (Python's //)"),
+    "div_trunc": (_div_trunc, "out[i] = trunc(a[i] / b[i])"),
     "atan2": (_atan2, "out[i] = atan2(a[i], b[i])"),
     "logaddexp": (_logaddexp, "out[i] = log(exp(a[i]) + exp(b[i]))"),
     "sin_backward": (_sin_backward, "out[i] = g[i] * cos(x[i])"),

@@ -85,6 +85,13 @@ def _remainder(a, b):
     return a - b * np.floor(a / b) if a.dtype.kind == "f" else np.remainder(a, b)
 
 
+def _div_trunc(a, b):
+    if a.dtype.kind == "f":
+        return np.trunc(a / b)
+    q = np.abs(a) // np.abs(b)  # C's integer division: the quotient's magnitude floored
+    return np.where((a < 0) != (b < 0), -q, q).astype(np.result_type(a, b))
+
+
 ROWS: list[OpRow] = [
     # ------------------------------------------------------------------ unary math
     R("sin", lambda m, x: m.sin(x), _f64(np.sin), UNARY, dtypes=ALL, out_dtype=floating),
@@ -139,6 +146,27 @@ ROWS: list[OpRow] = [
     R("remainder_scalar_self", lambda m, x: m.remainder(2.5, x),
       lambda x: _remainder(np.float64(2.5), x), UNARY, DIVISORS, dtypes=NUMERIC,
       out_dtype=floating, **_nograd()),  # torch has no derivative for it
+
+    # ------------------------------------------------------------------ rounded division
+    R("div_floor", lambda m, x, y: m.div(x, y, rounding_mode="floor"), np.floor_divide,
+      BINARY3, (DIVIDENDS, DIVISORS), dtypes=NUMERIC),
+    R("div_trunc", lambda m, x, y: x.div(y, rounding_mode="trunc"), _div_trunc, BINARY3,
+      (DIVIDENDS, DIVISORS), dtypes=NUMERIC),
+    R("div_floor_scalar", lambda m, x: m.div(x, -1.5, rounding_mode="floor"),
+      lambda x: np.floor_divide(x, -1.5), UNARY, QUOTIENT, dtypes=NUMERIC, out_dtype=floating),
+    R("div_trunc_int_scalar", lambda m, x: m.div(x, -3, rounding_mode="trunc"),
+      lambda x: _div_trunc(x, np.int64(-3)), UNARY, Sampler(-7, 7), dtypes=(I64,),
+      **_nograd()),
+    R("floordiv_operator", lambda m, x, y: x // y, np.floor_divide, BINARY3,
+      (DIVIDENDS, DIVISORS), dtypes=NUMERIC, **_nograd()),  # torch has no derivative for it
+    R("rfloordiv_operator", lambda m, x: 2.5 // x, lambda x: np.floor_divide(2.5, x), UNARY,
+      DIVISORS, dtypes=NUMERIC, out_dtype=floating, **_nograd()),
+    R("floor_divide_int", lambda m, x, y: m.floor_divide(x, y), np.floor_divide, BINARY3,
+      (Sampler(-9, 9), Sampler(-4, 4, away=0.5)), dtypes=[(I64, I64)], **_nograd()),
+    R("mod_operator", lambda m, x, y: x % y, _remainder, BINARY3, (DIVIDENDS, DIVISORS),
+      dtypes=NUMERIC),
+    R("rmod_operator", lambda m, x: 7 % x, lambda x: _remainder(np.int64(7), x), UNARY,
+      DIVISORS, dtypes=(I64,), **_nograd()),
 
     # ------------------------------------------------------------------ two operands
     R("atan2", lambda m, x, y: m.atan2(x, y), _f64(np.arctan2), BINARY3, (Sampler(), DENOM),

@@ -99,6 +99,23 @@ ERRORS = [
      NotImplementedError, "\"pow\" not implemented for 'Bool'"),
     ("pow_int_negative", lambda m: _t(m, [2], "int64") ** -1, RuntimeError,
      "Integers to negative integer powers are not allowed."),
+    ("div_floor_by_zero", lambda m: m.div(_t(m, [3, 4], "int64"), _t(m, [1, 0], "int64"),
+                                          rounding_mode="floor"),
+     RuntimeError, "ZeroDivisionError"),
+    ("floordiv_by_zero", lambda m: _t(m, [3, 4], "int32") // 0, RuntimeError,
+     "ZeroDivisionError"),
+    ("div_trunc_bool", lambda m: m.div(_t(m, [True], "bool"), _t(m, [True], "bool"),
+                                       rounding_mode="trunc"),
+     NotImplementedError, "\"div_trunc_cpu\" not implemented for 'Bool'"),
+    ("floordiv_bool", lambda m: _t(m, [True], "bool") // _t(m, [True], "bool"),
+     NotImplementedError, "\"div_floor_cpu\" not implemented for 'Bool'"),
+    ("mod_bool", lambda m: _t(m, [True], "bool") % _t(m, [True], "bool"),
+     NotImplementedError, "\"remainder_cpu\" not implemented for 'Bool'"),
+    ("div_rounding_mode", lambda m: _t(m, [1.0], "float32").div(2, rounding_mode="round"),
+     RuntimeError, "div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+     "found 'round'"),
+    ("positive_bool", lambda m: +_t(m, [True], "bool"), RuntimeError,
+     "The `+` operator, on a bool tensor is not supported."),
 ]
 
 
@@ -139,6 +156,50 @@ def test_remainder_of_a_number_has_torch_missing_derivative() -> None:
     assert y.grad_fn.name() == "torch::autograd::NotImplemented"
     with pytest.raises(RuntimeError, match="derivative for aten::remainder is not implemented"):
         y.sum().backward()
+
+
+def test_floor_division_has_torch_missing_derivative_and_rounded_div_a_zero_one() -> None:
+    x = J.tensor([1.5, -2.5], requires_grad=True)
+    for y in (x // 0.7, 3 // x, J.floor_divide(x, J.tensor([2.0, 2.0]))):
+        assert y.grad_fn.name() == "torch::autograd::NotImplemented"
+        assert "grad_fn=<NotImplemented>" in repr(y)
+        with pytest.raises(RuntimeError,
+                           match="derivative for aten::floor_divide is not implemented"):
+            y.sum().backward()
+    assert x.grad is None
+    for mode in ("floor", "trunc"):
+        y = x.div(J.tensor([0.7, 0.7], requires_grad=True), rounding_mode=mode)
+        assert y.grad_fn.name() == "DivBackward2"
+        y.sum().backward()
+        np.testing.assert_array_equal(x.grad.cpu().numpy(), [0.0, 0.0])
+
+
+def test_python_operators_and_their_in_place_forms(rng) -> None:
+    a = rng.uniform(-9, 9, 6).round(1)
+    b = rng.choice([-2.5, -1.5, 1.5, 2.5], 6)
+    x = J.tensor(a)
+    np.testing.assert_array_equal((x // J.tensor(b)).cpu().numpy(), a // b)
+    np.testing.assert_array_equal((x % J.tensor(b)).cpu().numpy(), np.mod(a, b))
+    np.testing.assert_array_equal((7.0 % x).cpu().numpy(), np.mod(7.0, a))
+    assert (+x) is x
+    for op, ref in (("__ifloordiv__", np.floor_divide), ("__imod__", np.mod),
+                    ("__ipow__", np.power)):
+        y = J.tensor(np.abs(a))
+        same = y
+        y = getattr(y, op)(J.tensor(np.abs(b)))  # what y //= ..., y %= ..., y **= ... run
+        assert y is same
+        np.testing.assert_allclose(y.cpu().numpy(), ref(np.abs(a), np.abs(b)), rtol=1e-12)
+    m, n = rng.random(6) < 0.5, rng.random(6) < 0.5
+    assert ((J.tensor(m) ^ J.tensor(n)).cpu().numpy() == (m ^ n)).all()
+    assert (J.logical_xor(J.tensor(m.astype(np.int64)), J.tensor(n.astype(np.float64)))
+            .cpu().numpy() == (m ^ n)).all()
+    for op, ref in (("__iand__", np.logical_and), ("__ior__", np.logical_or),
+                    ("__ixor__", np.logical_xor)):
+        t = J.tensor(m)
+        assert getattr(t, op)(J.tensor(n)) is t
+        assert (t.cpu().numpy() == ref(m, n)).all()
+    with pytest.raises(TypeError, match=r"\^ is supported on bool tensors only"):
+        J.tensor([1, 2]) ^ J.tensor([3, 4])
 
 
 @pytest.mark.parametrize("name, args", [("elu", (0.5,)), ("leaky_relu", (0.1,)),

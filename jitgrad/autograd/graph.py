@@ -110,8 +110,8 @@ class Node:
     def name(self) -> str:
         return type(self).__name__
 
-    def __repr__(self) -> str:
-        return f"<{self.name()} object at {id(self):#x}>"
+    def __repr__(self) -> str:  # (torch::autograd::NotImplemented prints as NotImplemented)
+        return f"<{self.name().rsplit('::', 1)[-1]} object at {id(self):#x}>"
 
     def apply(self, grads: list) -> tuple:
         raise NotImplementedError
