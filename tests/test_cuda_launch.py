@@ -273,3 +273,29 @@ def test_numpy_integer_dims_launch_directly_and_bad_dims_go_to_numba_cuda(direct
     assert direct.launches[-1]["vals"][-1] == 2
     L.launch(k, (1, 1, 1, 1), 32, a, 3)  # numba-cuda raises its own error for this one
     assert len(direct.launches) == 1 and k.calls[-1][0] == ((1, 1, 1, 1), 32)
+
+
+def test_bindings_refusing_the_call_falls_back_and_is_not_counted(direct, monkeypatch):
+    k = FakeDispatcher()
+    a = karg(np.float64, 3)
+    L.launch(k, 1, 32, a, 1)
+
+    def refuse(*args):
+        raise TypeError("Argument 'extra' is not instance of type (expected int)")
+
+    monkeypatch.setattr(next(iter(L._entries.values())), "fn",
+                        (refuse,) + next(iter(L._entries.values())).fn[1:])
+    L.launch(k, 1, 32, a, 2)
+    assert len(k.calls) == 2 and L.stats["direct"] == 0
+    assert list(L._entries.values()) == [None]
+
+
+def test_an_integer_beyond_int64_first_does_not_fix_the_signature(direct):
+    k = FakeDispatcher()
+    a = karg(np.int64, 3)
+    L.launch(k, 1, 32, a, 2**63 + 1)  # numba-cuda types it uint64: no entry for `int`
+    assert not L._entries
+    L.launch(k, 1, 32, a, 5)  # an int64 one: learned now
+    direct.codes = ["q"] * 8
+    L.launch(k, 1, 32, a, 6)
+    assert len(direct.launches) == 1 and direct.launches[0]["vals"][-1] == 6

@@ -48,6 +48,7 @@ _state = {"direct": (not SIM and os.environ.get("JITGRAD_CUDA_LAUNCH", "direct")
 _entries: dict = {}
 refusals: list = []  # (kernel, why) for each signature kept on numba-cuda's path
 _lock = threading.Lock()
+_probe_lock = threading.Lock()
 _MISS = object()
 
 if not SIM:
@@ -170,10 +171,21 @@ class _Entry:
             g = (grid, 1, 1) if grid.__class__ is int else _dims(grid)
             b = (block, 1, 1) if block.__class__ is int else _dims(block)
             vals = _flatten(args, [])
-            with _lock:
+        except (TypeError, ValueError):  # dims numba-cuda will judge in its own words
+            _numba_launch(self.kernel, grid, block, args)
+            return True
+        with _lock:
+            try:
                 self.pack(self.buf, 0, *vals)
-                err = cu(f, g[0], g[1], g[2], b[0], b[1], b[2], 0, stream, params, 0)[0]
-        except (struct.error, TypeError, OverflowError):  # a value outside its slot's type
+            except (struct.error, TypeError, OverflowError):  # a value outside its slot
+                packed = False
+            else:
+                packed = True
+                try:
+                    err = cu(f, g[0], g[1], g[2], b[0], b[1], b[2], 0, stream, params, 0)[0]
+                except Exception:  # the bindings refused the call: nothing was launched
+                    return False
+        if not packed:
             _numba_launch(self.kernel, grid, block, args)
             return True
         if err:
@@ -224,6 +236,8 @@ def _learn(key, kernel, args) -> None:
     """After numba-cuda's launch of `kernel` with `args`, build the direct entry for this
     signature (or record that it has none)."""
     for a in args:
+        if a.__class__ is int and not -(1 << 63) <= a < (1 << 63):
+            return  # typed uint64 (or refused) by numba-cuda, unlike the key's other ints
         if a.__class__ is KArg and (a.key is None or a.vals[2] == 0):
             if a.key is None:  # not 1-D contiguous: numba-cuda's path from now on
                 _entries[key] = None
@@ -283,9 +297,15 @@ def _probe_kernel():
 def _probe() -> None:
     """Check the direct path once on this device (see the module's docstring); switch it
     off with a warning if it fails."""
+    with _probe_lock:
+        if not _state["probed"]:
+            _run_probe()
+            _state["probed"] = True
+
+
+def _run_probe() -> None:
     from .runtime import ALLOCATOR, download, upload, view
 
-    _state["probed"] = True
     try:
         k = _probe_kernel()
         f8 = np.dtype(np.float64)
@@ -298,8 +318,11 @@ def _probe() -> None:
         entry, why = build(k, (x, out, 5, np.float32(2.5), -1.0, True))
         if entry is None:
             raise RuntimeError(why)
+        before = stats["direct"]
         if not entry(1, 32, (x, out, 4, np.float32(0.5), 3.0, False)):
-            raise RuntimeError("cuLaunchKernel returned an error")
+            raise RuntimeError("cuLaunchKernel refused the launch")
+        if stats["direct"] != before + 1:
+            raise RuntimeError("the probe's arguments did not pack")
         got = np.empty(6)
         download(out, got)
         want = np.concatenate([xs[:4] * 0.5 + 3.0, xs[4:] * 2.5 - 1.0 + 1.0, [7.0]])
