@@ -22,6 +22,7 @@ from ._ops import clone
 from ._views import (expand, flatten, permute, reshape, squeeze, t, transpose, unsqueeze)
 from . import autograd
 from ._pointwise import *  # noqa: F401,F403
+from ._composite import *  # noqa: F401,F403
 from ._reductions import *  # noqa: F401,F403
 from ._shape_ops import *  # noqa: F401,F403
 from . import nn  # noqa: E402

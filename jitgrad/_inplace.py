@@ -288,7 +288,7 @@ def _binary_fast(kname: str, op):
 
 
 def methods() -> dict:
-    from . import _pointwise, _shape_ops
+    from . import _composite, _pointwise, _shape_ops
 
     table = {
         "add_": _binary_fast("add", _ops.add), "sub_": _binary_fast("sub", _ops.sub),
@@ -297,8 +297,7 @@ def methods() -> dict:
         "__imul__": _binary_fast("mul", _ops.mul),
         "__itruediv__": _binary_fast("div", _ops.div),
         "pow_": method(_ops.pow), "clamp_": method(_ops.clamp), "clip_": method(_ops.clamp),
-        "clamp_min_": method(lambda x, m: _ops.clamp(x, min=m)),
-        "clamp_max_": method(lambda x, m: _ops.clamp(x, max=m)),
+        "clamp_min_": method(_composite.clamp_min), "clamp_max_": method(_composite.clamp_max),
         "neg_": method(_ops.neg), "abs_": method(_ops.abs), "exp_": method(_ops.exp),
         "log_": method(_ops.log), "sqrt_": method(_ops.sqrt), "tanh_": method(_ops.tanh),
         "sigmoid_": method(_ops.sigmoid), "relu_": method(_ops.relu),

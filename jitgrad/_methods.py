@@ -108,7 +108,6 @@ METHODS = {
     "exp": O.exp, "log": O.log, "sqrt": O.sqrt, "tanh": O.tanh, "sigmoid": O.sigmoid,
     "relu": O.relu, "sign": O.sign, "reciprocal": O.reciprocal,
     "clamp": O.clamp, "clip": O.clamp,
-    "clamp_min": lambda x, m: O.clamp(x, min=m), "clamp_max": lambda x, m: O.clamp(x, max=m),
     "maximum": O.maximum, "minimum": O.minimum, "where": _where_method,
     "sum": O.sum, "mean": O.mean, "max": O.max, "min": O.min,
     "reshape": V.reshape, "view": V.view, "flatten": V.flatten,
@@ -134,10 +133,10 @@ PROPERTIES = {"T": V.T, "mT": V.mT}
 
 
 def install() -> None:
-    from . import _inplace, _pointwise, _reductions, _shape_ops
+    from . import _composite, _inplace, _pointwise, _reductions, _shape_ops
 
     for family in (METHODS, _pointwise.METHODS, _reductions.METHODS, _shape_ops.METHODS,
-                   _inplace.methods()):
+                   _composite.METHODS, _inplace.methods()):
         for name, fn in family.items():
             setattr(Tensor, name, fn)
     for name, fn in PROPERTIES.items():

@@ -560,7 +560,7 @@ def where(cond: Tensor, a, b):
     return record(D.WHERE, out, (ta, tb), (cond,))
 
 
-def clamp(x: Tensor, min=None, max=None):  # noqa: A002 - torch's names
+def clamp(x: Tensor, min=None, max=None, *, _rule=None):  # noqa: A002 - torch's names
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -582,7 +582,7 @@ def clamp(x: Tensor, min=None, max=None):  # noqa: A002 - torch's names
         hi = (info.max if info else 1) if max is None else max
     lo_a, hi_a = np.array(lo, dtype=d.dtype), np.array(hi, dtype=d.dtype)
     out = _wrap(backend(d).ternary("clamp", d, lo_a, hi_a, d.shape))
-    return record(D.CLAMP, out, (x,), (x, min, max))
+    return record(_rule or D.CLAMP, out, (x,), (x, min, max))
 
 
 def accumulate(existing: Tensor, g: Tensor) -> Tensor:

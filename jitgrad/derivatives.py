@@ -145,6 +145,13 @@ SIGMOID = defvjp("SigmoidBackward0", lambda g, ans: O.sigmoid_backward(g, ans))
 RELU = defvjp("ReluBackward0", lambda g, ans: O.relu_backward(g, ans))
 CLAMP = defvjp("ClampBackward1",
                lambda g, x, lo, hi: O.where(_in_range(x, lo, hi), g, 0.0))
+CLAMP_MIN = defvjp("ClampMinBackward0", CLAMP.vjps[0])
+CLAMP_MAX = defvjp("ClampMaxBackward0", CLAMP.vjps[0])
+ADDMM_SCALED = defvjp(  # torch.addmm's beta * input + alpha * m1 @ m2 (linear: ADDMM below)
+    "AddmmBackward0",
+    lambda g, m1, m2, beta, alpha: O.mul(g, beta),
+    lambda g, m1, m2, beta, alpha: O.mul(O.matmul(g, V.t(m2)), alpha),
+    lambda g, m1, m2, beta, alpha: O.mul(O.matmul(V.t(m1), g), alpha))
 
 
 def _in_range(x, lo, hi):

@@ -27,18 +27,17 @@ import pytest
 pytest.importorskip("numba_cuda")
 pytest.importorskip("cuda.core._kernel_arg_handler")
 
-from numba import config as _numba_config  # noqa: E402
+from numba import config as _numba_config
 
 pytestmark = pytest.mark.skipif(bool(_numba_config.ENABLE_CUDASIM),
                                 reason="the simulator has no driver launch path")
 
 if not _numba_config.ENABLE_CUDASIM:
     from cuda.bindings import driver as _driver
-    from numba.cuda.dispatcher import _Kernel
-    from numba.cuda.typing.typeof import Purpose, typeof
-
     from jitgrad.kernels.cuda import launch as L
     from jitgrad.kernels.cuda import runtime as R
+    from numba.cuda.dispatcher import _Kernel
+    from numba.cuda.typing.typeof import Purpose, typeof
 
     class _FakeBlock(R.Block):
         """A block at a made-up device address that never returns to the allocator."""
@@ -199,7 +198,7 @@ def test_first_launch_learns_then_later_launches_go_direct(direct):
     assert len(k.calls) == 1 and L.stats == {"direct": 0, "numba": 1, "entries": 1,
                                              "refused": 0}
     assert k.calls[0][0] == (4, 32) and k.calls[0][1][0] is a.dev()  # numba-cuda's arrays
-    (entry,) = L._entries.values()
+    assert len(L._entries) == 1 and None not in L._entries.values()
     direct.codes = ["q"] * 14 + ["q", "f", "q", "q"]
     a2, b2 = karg(np.float64, 9, ptr=0x7F00_0040_0000), karg(np.float64, 9, off=16)
     L.launch(k, (2, 3), (16, 2), a2, b2, 9, np.float32(1.5), (-4, 5))

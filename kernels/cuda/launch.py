@@ -54,7 +54,7 @@ _MISS = object()
 if not SIM:
     from .runtime import KArg
 else:  # no KArg under the simulator: kernel arguments are numpy arrays
-    class KArg:  # noqa: D101  (a class no argument is an instance of)
+    class KArg:
         pass
 
 
@@ -183,7 +183,7 @@ class _Entry:
                 packed = True
                 try:
                     err = cu(f, g[0], g[1], g[2], b[0], b[1], b[2], 0, stream, params, 0)[0]
-                except Exception:  # the bindings refused the call: nothing was launched
+                except Exception:  # noqa: BLE001 - the bindings refused the call: no launch
                     return False
         if not packed:
             _numba_launch(self.kernel, grid, block, args)
@@ -251,7 +251,7 @@ def _learn(key, kernel, args) -> None:
             return
     try:
         entry, why = build(kernel, args)
-    except Exception as e:  # an API this numba-cuda / cuda.core does not have
+    except Exception as e:  # noqa: BLE001 - an API this numba-cuda / cuda.core lacks
         entry, why = None, f"{type(e).__name__}: {e}"
     _entries[key] = entry
     stats["entries" if entry is not None else "refused"] += 1
@@ -328,7 +328,7 @@ def _run_probe() -> None:
         want = np.concatenate([xs[:4] * 0.5 + 3.0, xs[4:] * 2.5 - 1.0 + 1.0, [7.0]])
         if not np.array_equal(got, want):
             raise RuntimeError(f"probe kernel wrote {got.tolist()}, expected {want.tolist()}")
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any failure turns the direct path off
         _state["direct"] = False
         _state["why_off"] = f"{type(e).__name__}: {e}"
         warnings.warn("jitgrad: the direct CUDA launch path failed its self-check "

@@ -1,0 +1,69 @@
+"""Op-table rows of the composite functions (jitgrad/_composite.py): the floating-point tests
+on inputs full of NaNs, infinities and near-equal values, and the shape helpers, whose
+gradients come from the ops they are made of."""
+
+from __future__ import annotations
+
+import numpy as np
+from op_table import ALL, BOOL, F32, F64, GRID, I64, NUMERIC, OpRow, Sampler, _nograd, fixed
+
+R = OpRow
+PAIRS = [((2, 3), (2, 3)), ((2, 1, 3), (4, 1)), ((), (3,))]
+
+
+def _specials(rng, shape, dt):
+    """Floats drawn from NaN, both infinities, zeros and ordinary values; other dtypes from
+    a small grid."""
+    if dt.kind != "f":
+        return GRID(rng, shape, dt)
+    pool = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.0], dtype=dt)
+    return rng.choice(pool, shape)
+
+
+def _nearby(rng, shape, dt):
+    """Values equal, within isclose's default tolerances, just outside them, or special, so
+    that random pairs reach every branch of isclose."""
+    if dt.kind != "f":
+        return np.asarray(rng.integers(-2, 3, shape), dtype=dt)
+    pool = np.array([1.0, 1.0 + 5e-6, 1.0 + 5e-5, -1.0, 0.0, 1e-9, np.inf, np.nan], dtype=dt)
+    return rng.choice(pool, shape)
+
+
+ROWS: list[OpRow] = [
+    R("isnan", lambda m, x: m.isnan(x), np.isnan, [((2, 3),), ((),)], _specials, dtypes=ALL,
+      out_dtype=fixed(BOOL), **_nograd()),
+    R("isinf", lambda m, x: x.isinf(), np.isinf, [((2, 3),), ((),)], _specials, dtypes=ALL,
+      out_dtype=fixed(BOOL), **_nograd()),
+    R("isfinite", lambda m, x: m.isfinite(x), np.isfinite, [((2, 3),), ((),)], _specials,
+      dtypes=ALL, out_dtype=fixed(BOOL), **_nograd()),
+    R("isclose", lambda m, x, y: m.isclose(x, y), np.isclose, PAIRS, _nearby,
+      dtypes=(F64, I64, BOOL), out_dtype=fixed(BOOL), **_nograd()),
+    R("isclose_f32_tolerances", lambda m, x, y: x.isclose(y, rtol=1e-4, atol=1e-6),
+      lambda a, b: np.isclose(a, b, rtol=1e-4, atol=1e-6), PAIRS, _nearby, dtypes=(F32,),
+      out_dtype=fixed(BOOL), **_nograd()),
+    R("isclose_equal_nan", lambda m, x, y: m.isclose(x, y, equal_nan=True),
+      lambda a, b: np.isclose(a, b, equal_nan=True), PAIRS, _nearby, dtypes=(F64,),
+      out_dtype=fixed(BOOL), **_nograd()),
+    R("broadcast_to", lambda m, x: m.broadcast_to(x, (4, 2, 3)),
+      lambda x: np.broadcast_to(x, (4, 2, 3)), [((2, 3),), ((2, 1),), ((),)]),
+    R("movedim", lambda m, x: m.movedim(x, 0, -1), lambda x: np.moveaxis(x, 0, -1),
+      [((2, 3, 4),)], dtypes=ALL),
+    R("movedim_many", lambda m, x: x.moveaxis((0, 1), (2, 0)),
+      lambda x: np.moveaxis(x, (0, 1), (2, 0)), [((2, 3, 4),)]),
+    R("swapdims", lambda m, x: x.swapdims(0, 2), lambda x: np.swapaxes(x, 0, 2),
+      [((2, 3, 4),)]),
+    R("outer", lambda m, x, y: m.outer(x, y), np.outer, [((3,), (4,)), ((1,), (2,))],
+      dtypes=NUMERIC),
+    R("addmm", lambda m, c, a, b: m.addmm(c, a, b), lambda c, a, b: c + a @ b,
+      [((2, 4), (2, 3), (3, 4)), ((4,), (2, 3), (3, 4))]),
+    R("addmm_scaled", lambda m, c, a, b: c.addmm(a, b, beta=0.5, alpha=-2.0),
+      lambda c, a, b: 0.5 * c + -2.0 * (a @ b), [((2, 4), (2, 3), (3, 4))]),
+    R("hstack", lambda m, x, y: m.hstack([x, y]), lambda x, y: np.hstack([x, y]),
+      [((2, 3), (2, 1)), ((3,), (2,)), ((), ())], dtypes=ALL),
+    R("vstack", lambda m, x, y: m.vstack([x, y]), lambda x, y: np.vstack([x, y]),
+      [((2, 3), (1, 3)), ((3,), (3,)), ((3,), (2, 3))], dtypes=ALL),
+    R("clamp_min_function", lambda m, x: m.clamp_min(x, -0.5), lambda x: np.maximum(x, -0.5),
+      [((2, 3),)], Sampler(-2.0, 2.0, avoid=(-0.5,))),
+    R("clamp_max_int", lambda m, x: m.clamp_max(x, 1), lambda x: np.minimum(x, 1),
+      [((2, 3),)], dtypes=(I64,), **_nograd()),
+]

@@ -1,0 +1,106 @@
+"""The composite functions beyond their op-table rows: the Tensor.new_* factories, equal and
+allclose (Python bools), torch's errors for bad input, and addmm with beta 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from on_device import J
+
+import jitgrad
+
+
+def _t(m, data, dtype):
+    return m.tensor(data, dtype=getattr(m, dtype))
+
+
+ERRORS = [
+    ("isclose_dtypes", lambda m: m.isclose(_t(m, [1.0], "float32"), _t(m, [1], "int64")),
+     RuntimeError, "Float did not match Long"),
+    ("isclose_rtol", lambda m: m.isclose(m.ones(2), m.ones(2), rtol=-1), RuntimeError,
+     "rtol must be greater than or equal to zero, but got -1"),
+    ("isclose_atol", lambda m: m.isclose(m.ones(2), m.ones(2), atol=-0.5), RuntimeError,
+     "atol must be greater than or equal to zero, but got -0.5"),
+    ("isnan_number", lambda m: m.isnan(1.0), TypeError,
+     "isnan(): argument 'input' (position 1) must be Tensor, not float"),
+    ("outer_2d", lambda m: m.outer(m.ones(2, 2), m.ones(2)), RuntimeError,
+     "outer: Expected 1-D argument self, but got 2-D"),
+    ("addmm_vector", lambda m: m.addmm(m.ones(2), m.ones(2), m.ones(2, 2)), RuntimeError,
+     "mat1 must be a matrix, got 1-D tensor"),
+    ("movedim_counts", lambda m: m.movedim(m.ones(2, 3), (0, 1), (0,)), RuntimeError,
+     "movedim: Invalid source or destination dims: source ([0, 1] dims) should contain the "
+     "same number of dims as destination ([0] dims)"),
+    ("movedim_repeat", lambda m: m.movedim(m.ones(2, 3), (0, 0), (0, 1)), RuntimeError,
+     "movedim: repeated dim in `source` ([0, 0])"),
+    ("movedim_range", lambda m: m.movedim(m.ones(2, 3), 2, 0), IndexError,
+     "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
+]
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
+def test_errors(case) -> None:
+    _, fn, exc, text = case
+    with pytest.raises(exc) as info:
+        fn(J)
+    assert text in str(info.value)
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
+def test_errors_as_torch(case) -> None:
+    torch = pytest.importorskip("torch")
+    _, fn, exc, text = case
+    with pytest.raises(exc) as info:
+        fn(torch)
+    assert text in str(info.value)
+
+
+def test_new_factories_take_dtype_and_device_from_the_tensor(rng) -> None:
+    x = J.tensor(rng.standard_normal(3), dtype=jitgrad.float64, requires_grad=True)
+    for y, want in ((x.new_zeros(2, 3), np.zeros((2, 3))), (x.new_ones((2,)), np.ones(2)),
+                    (x.new_full((2, 2), 7), np.full((2, 2), 7.0)),
+                    (x.new_tensor([1, 2]), np.array([1.0, 2.0]))):
+        assert y.dtype == jitgrad.float64 and y.device == x.device
+        assert y.is_leaf and not y.requires_grad and y.grad_fn is None
+        np.testing.assert_array_equal(y.cpu().numpy(), want)
+    assert x.new_empty(4, 5).shape == (4, 5) and x.new_empty(0).dtype == jitgrad.float64
+    y = x.new_zeros(2, dtype=jitgrad.int64, requires_grad=False)
+    assert y.dtype == jitgrad.int64
+    z = x.new_tensor(x, requires_grad=True)  # a copy, cut from x's graph
+    assert z.is_leaf and z.requires_grad and z is not x
+    np.testing.assert_array_equal(z.detach().cpu().numpy(), x.detach().cpu().numpy())
+    w = x.new_ones(3, dtype=jitgrad.float32, device="cpu")
+    assert w.device == jitgrad.device("cpu") and w.dtype == jitgrad.float32
+
+
+def test_equal_and_allclose_are_python_bools(rng) -> None:
+    a = rng.standard_normal((2, 3))
+    x = J.tensor(a)
+    assert J.equal(x, J.tensor(a.copy())) is True
+    assert J.equal(x, J.tensor(a[:, :2])) is False  # shapes differ: not equal, no error
+    b = a.copy()
+    b[1, 2] += 1e-3
+    assert J.equal(x, J.tensor(b)) is False
+    assert J.allclose(x, J.tensor(b)) is False and J.allclose(x, J.tensor(b), atol=1e-2) is True
+    assert x.allclose(J.tensor(a + 1e-9)) is True and x.equal(x) is True
+    nan = J.tensor([1.0, float("nan")])
+    assert J.allclose(nan, nan) is False and J.allclose(nan, nan, equal_nan=True) is True
+
+
+def test_addmm_with_beta_zero_ignores_input_values_but_gives_it_a_zero_gradient(rng) -> None:
+    c = J.tensor(np.full((2, 4), np.nan), requires_grad=True)
+    a = J.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    b = J.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    y = J.addmm(c, a, b, beta=0, alpha=2.0)
+    assert y.grad_fn.name() == "AddmmBackward0"
+    np.testing.assert_allclose(y.detach().cpu().numpy(),
+                               2.0 * a.detach().cpu().numpy() @ b.detach().cpu().numpy())
+    y.sum().backward()
+    np.testing.assert_array_equal(c.grad.cpu().numpy(), np.zeros((2, 4)))
+    np.testing.assert_allclose(a.grad.cpu().numpy(),
+                               2.0 * np.ones((2, 4)) @ b.detach().cpu().numpy().T)
+
+
+def test_float_tests_never_record_a_graph() -> None:
+    x = J.tensor([1.0, float("inf"), float("nan")], requires_grad=True)
+    for y in (x.isnan(), x.isinf(), x.isfinite(), x.isclose(x)):
+        assert y.dtype == jitgrad.bool and not y.requires_grad and y.grad_fn is None
