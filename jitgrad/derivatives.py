@@ -603,6 +603,13 @@ DIAGONAL_BACKWARD = defvjp("DiagonalBackwardBackward0",
                            lambda g, offset, d1, d2: S._diagonal(g, offset, d1, d2))
 CONSTANT_PAD = defvjp("ConstantPadNdBackward0",
                       lambda g, pad: S.constant_pad_nd(g, tuple(-p for p in pad)))
+def _picked_backward(g, shape, d, idx):
+    """The gradient of values picked along dim d at positions idx (sort, topk)."""
+    return g if shape == () else S.gather_backward(g, shape, d, idx)
+
+
+SORT = defvjp("SortBackward0", _picked_backward)
+TOPK = defvjp("TopkBackward0", _picked_backward)
 GATHER = defvjp("GatherBackward0",
                 lambda g, shape, dim, idx: S.gather_backward(g, shape, dim, S._arr(idx)))
 SCATTER = defvjp("ScatterBackward0",

@@ -44,6 +44,7 @@ from .movement import (cat, diagonal, diagonal_backward, flip, gather, index_add
 from .reduce import (amax, any_all, extreme_backward, from_3d, moments, prod,  # noqa: F401,E402
                      prod_backward, var_backward, vector_norm)
 from .scan import cumprod, cumprod_backward, cumsum, linrec, shift  # noqa: F401,E402
+from .sort import argsort  # noqa: F401,E402
 from .softmax import logsumexp, logsumexp_backward, softmax, softmax_backward  # noqa: F401,E402
 from .loss import *  # noqa: F401,F403,E402
 from .norm import *  # noqa: F401,F403,E402

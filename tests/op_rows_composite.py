@@ -1,11 +1,14 @@
 """Op-table rows of the composite functions (jitgrad/_composite.py): the floating-point tests
 on inputs full of NaNs, infinities and near-equal values, and the shape helpers, whose
-gradients come from the ops they are made of."""
+gradients come from the ops they are made of; and of sorting (jitgrad/_sorting.py): sort,
+argsort, topk and msort, on distinct values (one right order) and, stably, on ties, NaNs and
+infinities."""
 
 from __future__ import annotations
 
 import numpy as np
-from op_table import ALL, BOOL, F32, F64, GRID, I64, NUMERIC, OpRow, Sampler, _nograd, fixed
+from op_table import (ALL, BOOL, DISTINCT, F32, F64, GRID, I64, NUMERIC, OpRow, Sampler,
+                      _nograd, fixed, values_indices)
 
 R = OpRow
 PAIRS = [((2, 3), (2, 3)), ((2, 1, 3), (4, 1)), ((), (3,))]
@@ -66,4 +69,55 @@ ROWS: list[OpRow] = [
       [((2, 3),)], Sampler(-2.0, 2.0, avoid=(-0.5,))),
     R("clamp_max_int", lambda m, x: m.clamp_max(x, 1), lambda x: np.minimum(x, 1),
       [((2, 3),)], dtypes=(I64,), **_nograd()),
+]
+
+
+
+# ------------------------------------------------------------------ sorting
+def _stable_sort(x, axis=-1, descending=False):
+    """numpy's stable sort along axis (descending keeps equal elements in order too); NaN
+    last, or first when descending."""
+    if x.ndim == 0:
+        return x, np.zeros((), np.int64)
+    if descending:
+        idx = x.shape[axis] - 1 - np.flip(np.argsort(np.flip(x, axis), axis=axis,
+                                                     kind="stable"), axis)
+    else:
+        idx = np.argsort(x, axis=axis, kind="stable")
+    return np.take_along_axis(x, idx, axis), idx
+
+
+def _topk(x, k, axis=-1, largest=True):
+    v, i = _stable_sort(x, axis, largest)
+    take = [slice(None)] * x.ndim
+    take[axis] = slice(0, k)
+    return v[tuple(take)], i[tuple(take)]
+
+
+SORT_CASES = [((2, 5),), ((4,),), ((),)]
+
+ROWS += [
+    R("sort", lambda m, x: m.sort(x), _stable_sort, SORT_CASES, DISTINCT, dtypes=NUMERIC,
+      out_dtype=values_indices),
+    R("sort_descending_dim0", lambda m, x: x.sort(0, descending=True),
+      lambda x: _stable_sort(x, 0, True), [((3, 4),), ((2, 3, 4),)], DISTINCT,
+      out_dtype=values_indices),
+    R("sort_stable_ties_and_specials", lambda m, x: m.sort(x, stable=True, descending=True),
+      lambda x: _stable_sort(x, -1, True), [((3, 7),), ((9,),)], _specials, dtypes=ALL,
+      out_dtype=values_indices, **_nograd()),
+    R("sort_stable_ascending_ties", lambda m, x: x.sort(dim=0, stable=True),
+      lambda x: _stable_sort(x, 0), [((7, 3),)], _specials, dtypes=ALL,
+      out_dtype=values_indices, **_nograd()),
+    R("argsort", lambda m, x: m.argsort(x, dim=1, descending=True),
+      lambda x: _stable_sort(x, 1, True)[1], [((3, 5),), ((2, 4, 3),)], DISTINCT,
+      out_dtype=fixed(I64), **_nograd()),
+    R("topk", lambda m, x: m.topk(x, 2), lambda x: _topk(x, 2), [((3, 5),), ((5,),)],
+      DISTINCT, dtypes=NUMERIC, out_dtype=values_indices),
+    R("topk_smallest_dim0", lambda m, x: x.topk(3, dim=0, largest=False),
+      lambda x: _topk(x, 3, 0, False), [((4, 2),), ((3, 2, 2),)], DISTINCT,
+      out_dtype=values_indices),
+    R("topk_all_and_none", lambda m, x: (m.topk(x, 4).values, m.topk(x, 0).values),
+      lambda x: (_topk(x, 4)[0], _topk(x, 0)[0]), [((3, 4),)], DISTINCT,
+      out_dtype=lambda dts: (dts[0], dts[0])),
+    R("msort", lambda m, x: m.msort(x), lambda x: np.sort(x, 0), [((4, 3),)], DISTINCT),
 ]

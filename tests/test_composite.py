@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import DEVICE
 from on_device import J
 
 import jitgrad
@@ -33,6 +34,11 @@ ERRORS = [
     ("movedim_repeat", lambda m: m.movedim(m.ones(2, 3), (0, 0), (0, 1)), RuntimeError,
      "movedim: repeated dim in `source` ([0, 0])"),
     ("movedim_range", lambda m: m.movedim(m.ones(2, 3), 2, 0), IndexError,
+     "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
+    ("topk_k", lambda m: m.topk(m.ones(2, 3), 4), RuntimeError, "selected index k out of range"),
+    ("topk_negative_k", lambda m: m.ones(3).topk(-1), RuntimeError,
+     "selected index k out of range"),
+    ("sort_dim", lambda m: m.sort(m.ones(2, 3), 2), IndexError,
      "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
 ]
 
@@ -104,3 +110,26 @@ def test_float_tests_never_record_a_graph() -> None:
     x = J.tensor([1.0, float("inf"), float("nan")], requires_grad=True)
     for y in (x.isnan(), x.isinf(), x.isfinite(), x.isclose(x)):
         assert y.dtype == jitgrad.bool and not y.requires_grad and y.grad_fn is None
+
+
+def test_sort_of_large_blocks_matches_numpy_stable_order(rng) -> None:
+    # (large enough for the CPU kernel's parallel form; ties in every row; the simulator
+    # runs the CUDA kernel's C**2 steps per row in Python, so rows are short there)
+    a = rng.integers(0, 50, (40, 2000 if DEVICE == "cpu" else 32)).astype(np.float32)
+    a[3, ::7] = np.nan
+    v, i = J.sort(J.tensor(a), dim=1, descending=True, stable=True)
+    want = a.shape[1] - 1 - np.flip(np.argsort(np.flip(a, 1), axis=1, kind="stable"), 1)
+    np.testing.assert_array_equal(i.cpu().numpy(), want)
+    np.testing.assert_array_equal(v.cpu().numpy(), np.take_along_axis(a, want, 1))
+    i0 = J.argsort(J.tensor(a), dim=0)
+    np.testing.assert_array_equal(i0.cpu().numpy(), np.argsort(a, axis=0, kind="stable"))
+
+
+def test_topk_gradient_reaches_only_the_picked_elements(rng) -> None:
+    a = rng.permutation(12).astype(np.float64).reshape(3, 4)
+    x = J.tensor(a, requires_grad=True)
+    v, i = x.topk(2, dim=1)
+    (v * J.tensor([[1.0, 10.0]])).sum().backward()
+    want = np.zeros_like(a)
+    np.put_along_axis(want, i.cpu().numpy(), np.array([[1.0, 10.0]]), 1)
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), want)

@@ -34,6 +34,7 @@ from .reduce import *  # noqa: F401,F403,E402
 from .reduce import as_3d, extreme, from_3d, sum_  # noqa: F401
 from .scan import *  # noqa: F401,F403,E402
 from .softmax import *  # noqa: F401,F403,E402
+from .sort import *  # noqa: F401,F403,E402
 
 storage = CudaArray
 
