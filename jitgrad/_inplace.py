@@ -204,6 +204,41 @@ def filled(t: Tensor, value) -> Tensor:
                                                             t._data.dtype)), (t,))
 
 
+def _drawn(t: Tensor, values: np.ndarray, rule) -> Tensor:
+    """Random values drawn on the host (torch's generator stream) as t's replacement."""
+    out = _creation.tensor(values, device=t.device)
+    return record(rule, _wrap(out._data), (t,))
+
+
+def _float_for(t: Tensor, kernel: str) -> np.dtype:
+    dt = t._data.dtype
+    if dt.kind != "f":
+        raise RuntimeError(f'"{kernel}" not implemented for \'{_ops.torch_name(dt)}\'')
+    return dt
+
+
+def uniformed(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+    """The out-of-place form of t.uniform_(a, b): values drawn from U(a, b)."""
+    from . import _random
+
+    dt = _float_for(t, "check_uniform_bounds")
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
+                           f"from={a} > to={b}")
+    return _drawn(t, _random.uniform(t._data.shape, dt, a, b, generator=generator), D.UNIFORM)
+
+
+def normaled(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    """The out-of-place form of t.normal_(mean, std): values drawn from N(mean, std^2)."""
+    from . import _random
+
+    dt = _float_for(t, "normal_kernel_cpu")
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    return _drawn(t, _random.normal(t._data.shape, dt, mean, std, generator=generator),
+                  D.NORMAL)
+
+
 def zeroed(t: Tensor) -> Tensor:
     """The out-of-place form of t.zero_()."""
     return record(D.ZERO, _wrap(_ops.backend(t._data).zeros(t._data.shape, t._data.dtype)),
@@ -303,6 +338,7 @@ def methods() -> dict:
         "sigmoid_": method(_ops.sigmoid), "relu_": method(_ops.relu),
         "sign_": method(_ops.sign), "reciprocal_": method(_ops.reciprocal),
         "copy_": method(overwrite), "fill_": method(filled), "zero_": method(zeroed),
+        "uniform_": method(uniformed), "normal_": method(normaled),
         "__ipow__": method(_ops.pow), "__imod__": method(_pointwise.remainder),
         "__ifloordiv__": method(_pointwise.floor_divide),
         "__iand__": method(_ops.bitwise_and), "__ior__": method(_ops.bitwise_or),

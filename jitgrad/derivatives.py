@@ -750,6 +750,8 @@ COPY = defvjp("CopyBackwards", lambda g: O.mul(g, 0), lambda g: g)
 FILL = defvjp("FillBackward0", lambda g: O.mul(g, 0))
 FILL_TENSOR = defvjp("FillBackward1", lambda g: O.mul(g, 0), lambda g: O.sum(g))
 ZERO = defvjp("ZeroBackward0", lambda g: O.mul(g, 0))
+UNIFORM = defvjp("UniformBackward0", lambda g: O.mul(g, 0))
+NORMAL = defvjp("NormalBackward0", lambda g: O.mul(g, 0))
 
 
 def _put_self(g, parts):

@@ -1,5 +1,7 @@
-"""The composite functions beyond their op-table rows: the Tensor.new_* factories, equal and
-allclose (Python bools), torch's errors for bad input, and addmm with beta 0."""
+"""The composite functions, sorting and in-place random fills beyond their op-table rows: the
+Tensor.new_* factories, equal and allclose (Python bools), torch's errors for bad input,
+addmm with beta 0, sorting large blocks with ties and NaNs, top-k gradients, and uniform_ /
+normal_ drawing torch's values under torch's in-place rules."""
 
 from __future__ import annotations
 
@@ -133,3 +135,41 @@ def test_topk_gradient_reaches_only_the_picked_elements(rng) -> None:
     want = np.zeros_like(a)
     np.put_along_axis(want, i.cpu().numpy(), np.array([[1.0, 10.0]]), 1)
     np.testing.assert_array_equal(x.grad.cpu().numpy(), want)
+
+
+def test_uniform_and_normal_in_place_draw_torchs_values(rng) -> None:
+    jitgrad.manual_seed(7)
+    x = J.empty(5).uniform_(-1, 2)
+    y = J.empty(2, 3, dtype=jitgrad.float64).normal_(1, 0.5)
+    assert x.device == J.empty(1).device and x.dtype == jitgrad.float32
+    xs, ys = x.cpu().numpy(), y.cpu().numpy()
+    assert ((xs >= -1) & (xs < 2)).all() and ys.std() > 0
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(7)
+    np.testing.assert_array_equal(xs, torch.empty(5).uniform_(-1, 2).numpy())
+    np.testing.assert_array_equal(ys, torch.empty(2, 3, dtype=torch.float64).normal_(1, 0.5)
+                                  .numpy())
+
+
+def test_uniform_and_normal_in_place_follow_torchs_rules() -> None:
+    leaf = J.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        leaf.uniform_()
+    with jitgrad.no_grad():
+        assert leaf.normal_() is leaf  # (initialisation code does this)
+    h = leaf * 2
+    assert h.uniform_().grad_fn.name() == "UniformBackward0"
+    assert h.normal_().grad_fn.name() == "NormalBackward0"
+    (h * 3).sum().backward()
+    np.testing.assert_array_equal(leaf.grad.cpu().numpy(), np.zeros(3))  # overwritten: 0
+    for fn, text in ((lambda: J.ones(2, dtype=jitgrad.int64).uniform_(),
+                      "\"check_uniform_bounds\" not implemented for 'Long'"),
+                     (lambda: J.ones(2, dtype=jitgrad.int64).normal_(),
+                      "\"normal_kernel_cpu\" not implemented for 'Long'"),
+                     (lambda: J.ones(2).uniform_(2, 1),
+                      "uniform_ expects to return a [from, to) range, but found from=2 > to=1"),
+                     (lambda: J.ones(2).normal_(0, -1),
+                      "normal expects std >= 0.0, but found std -1")):
+        with pytest.raises(RuntimeError) as info:
+            fn()
+        assert text in str(info.value)
