@@ -92,6 +92,42 @@ def tan(x: Tensor) -> Tensor:
     return _unary("tan", D.TAN, x, "tan", True)
 
 
+def asin(x: Tensor) -> Tensor:
+    return _unary("asin", D.ASIN, x, "asin", False)
+
+
+def acos(x: Tensor) -> Tensor:
+    return _unary("acos", D.ACOS, x, "acos", False)
+
+
+def atan(x: Tensor) -> Tensor:
+    return _unary("atan", D.ATAN, x, "atan", False)
+
+
+def sinh(x: Tensor) -> Tensor:
+    return _unary("sinh", D.SINH, x, "sinh", False)
+
+
+def cosh(x: Tensor) -> Tensor:
+    return _unary("cosh", D.COSH, x, "cosh", False)
+
+
+def asinh(x: Tensor) -> Tensor:
+    return _unary("asinh", D.ASINH, x, "asinh", False)
+
+
+def acosh(x: Tensor) -> Tensor:
+    return _unary("acosh", D.ACOSH, x, "acosh", False)
+
+
+def atanh(x: Tensor) -> Tensor:
+    return _unary("atanh", D.ATANH, x, "atanh", False)
+
+
+arcsin, arccos, arctan = asin, acos, atan
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+
 def log1p(x: Tensor) -> Tensor:
     return _unary("log1p", D.LOG1P, x, "log1p", False)
 
@@ -509,7 +545,8 @@ def mish_backward(g: Tensor, x: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------------- exports
 
-__all__ = ["sin", "cos", "tan", "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "erf",
+__all__ = ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
+           "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "erf",
            "square", "floor", "ceil", "round", "trunc", "fix", "fmod", "remainder",
            "floor_divide", "atan2",
            "arctan2", "logaddexp", "lerp", "addcmul", "addcdiv"]

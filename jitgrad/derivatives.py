@@ -319,6 +319,18 @@ from . import _pointwise as P  # noqa: E402 - the family's ops use this table to
 SIN = defvjp("SinBackward0", lambda g, x: P.sin_backward(g, x))
 COS = defvjp("CosBackward0", lambda g, x: P.cos_backward(g, x))
 TAN = defvjp("TanBackward0", lambda g, ans: P.tan_backward(g, ans))
+# The inverse and hyperbolic functions' derivatives, written with ops (so they differentiate
+# again): 1/sqrt(1 - x^2), -1/sqrt(1 - x^2), 1/(1 + x^2), cosh, sinh, 1/sqrt(x^2 + 1),
+# 1/sqrt(x^2 - 1), 1/(1 - x^2).
+ASIN = defvjp("AsinBackward0", lambda g, x: O.mul(g, P.rsqrt(O.rsub(O.mul(x, x), 1))))
+ACOS = defvjp("AcosBackward0",
+              lambda g, x: O.neg(O.mul(g, P.rsqrt(O.rsub(O.mul(x, x), 1)))))
+ATAN = defvjp("AtanBackward0", lambda g, x: O.div(g, O.add(O.mul(x, x), 1)))
+SINH = defvjp("SinhBackward0", lambda g, x: O.mul(g, P.cosh(x)))
+COSH = defvjp("CoshBackward0", lambda g, x: O.mul(g, P.sinh(x)))
+ASINH = defvjp("AsinhBackward0", lambda g, x: O.mul(g, P.rsqrt(O.add(O.mul(x, x), 1))))
+ACOSH = defvjp("AcoshBackward0", lambda g, x: O.mul(g, P.rsqrt(O.sub(O.mul(x, x), 1))))
+ATANH = defvjp("AtanhBackward0", lambda g, x: O.div(g, O.rsub(O.mul(x, x), 1)))
 LOG1P = defvjp("Log1PBackward0", lambda g, x: P.log1p_backward(g, x))
 EXPM1 = defvjp("Expm1Backward0", lambda g, ans: P.expm1_backward(g, ans))
 LOG2 = defvjp("Log2Backward0", lambda g, x: P.log2_backward(g, x))

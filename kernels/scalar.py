@@ -189,6 +189,18 @@ def _tan(T):
     return f
 
 
+def _libm1(name: str):
+    """A body calling math.<name> (numba's libm call on the CPU, libdevice's on CUDA)."""
+    fn = getattr(math, name)
+
+    def make(T):
+        def f(x):
+            return fn(x)
+        return f
+    make.__name__ = f"_{name}"
+    return make
+
+
 def _rsqrt(T):
     one = T(1)
 
@@ -272,6 +284,14 @@ UNARY = {
     "sin": (_sin, "out[i] = sin(a[i])"),
     "cos": (_cos, "out[i] = cos(a[i])"),
     "tan": (_tan, "out[i] = tan(a[i])"),
+    "asin": (_libm1("asin"), "out[i] = asin(a[i])"),
+    "acos": (_libm1("acos"), "out[i] = acos(a[i])"),
+    "atan": (_libm1("atan"), "out[i] = atan(a[i])"),
+    "sinh": (_libm1("sinh"), "out[i] = sinh(a[i])"),
+    "cosh": (_libm1("cosh"), "out[i] = cosh(a[i])"),
+    "asinh": (_libm1("asinh"), "out[i] = asinh(a[i])"),
+    "acosh": (_libm1("acosh"), "out[i] = acosh(a[i])"),
+    "atanh": (_libm1("atanh"), "out[i] = atanh(a[i])"),
     "expm1": (_math("expm1"), "out[i] = exp(a[i]) - 1"),
     "exp2": (_math("exp2"), "out[i] = 2 ** a[i]"),
     "log1p": (_math("log1p"), "out[i] = log(1 + a[i])"),

@@ -63,6 +63,7 @@ DIVIDENDS = _by_kind(_signed(2.3, 2.7), Sampler(-5, 5))
 DIVISORS = _by_kind(_signed(0.95, 1.05), Sampler(-3, 3, away=0.5))
 QUOTIENT = _by_kind(Sampler(-2.9, 2.9, away=0.15, avoid=(-1.5, 1.5)), Sampler(-5, 5))
 ACT = Sampler(-4.0, 4.0)  # smooth activations: both tails and the bend
+INSIDE_UNIT = Sampler(-0.85, 0.85)  # asin, acos, atanh: away from the poles of the slopes at +-1
 
 
 def _square_dtype(dts: tuple):
@@ -98,6 +99,18 @@ ROWS: list[OpRow] = [
     R("cos", lambda m, x: x.cos(), _f64(np.cos), UNARY, dtypes=NUMERIC, out_dtype=floating),
     R("tan", lambda m, x: m.tan(x), np.tan, UNARY, Sampler(-1.2, 1.2), dtypes=NUMERIC,
       out_dtype=floating),
+    R("asin", lambda m, x: m.asin(x), np.arcsin, UNARY, INSIDE_UNIT),
+    R("arccos_method", lambda m, x: x.arccos(), np.arccos, UNARY, INSIDE_UNIT),
+    R("atan", lambda m, x: m.atan(x), _f64(np.arctan), UNARY, dtypes=ALL, out_dtype=floating),
+    R("sinh", lambda m, x: x.sinh(), _f64(np.sinh), UNARY, dtypes=NUMERIC, out_dtype=floating),
+    R("cosh", lambda m, x: m.cosh(x), _f64(np.cosh), UNARY, dtypes=NUMERIC,
+      out_dtype=floating),
+    R("asinh", lambda m, x: m.arcsinh(x), _f64(np.arcsinh), UNARY, dtypes=NUMERIC,
+      out_dtype=floating),
+    R("acosh", lambda m, x: x.acosh(), np.arccosh, UNARY, Sampler(1.2, 4.0)),
+    R("atanh", lambda m, x: m.atanh(x), np.arctanh, UNARY, INSIDE_UNIT),
+    R("asin_int", lambda m, x: m.asin(x), _f64(np.arcsin), UNARY, Sampler(-1, 1),
+      dtypes=(I64, BOOL), out_dtype=floating, **_nograd()),
     R("log1p", lambda m, x: x.log1p(), np.log1p, UNARY, Sampler(-0.6, 3.0), dtypes=NUMERIC,
       out_dtype=floating),
     R("expm1", lambda m, x: m.expm1(x), np.expm1, UNARY, dtypes=NUMERIC, out_dtype=floating),
