@@ -233,7 +233,183 @@ def clamp_max(input: Tensor, max) -> Tensor:
     return O.clamp(input, max=max, _rule=D.CLAMP_MAX)
 
 
-__all__ = ["isnan", "isinf", "isfinite", "isclose", "allclose", "equal", "broadcast_to",
+# --------------------------------------------------------------------------- selections
+
+def nonzero(input: Tensor, *, as_tuple: bool = False):  # noqa: A002
+    """The indices of input's nonzero elements: an (n, ndim) int64 tensor, or one 1-D tensor
+    per dim with as_tuple. Its size depends on the values, so a CUDA input is read back to
+    the host first (as torch synchronises too)."""
+    _need_tensor(input, "nonzero")
+    from ._device import host
+
+    h = np.asarray(host(input._data))
+    dev = input.device
+    if not h.ndim:  # a 0-d input counts as one element, with no coordinates
+        hit = np.zeros(int(bool(h)), dtype=np.int64)
+        if as_tuple:
+            return (C.tensor(hit, device=dev),)
+        return C.tensor(np.zeros((hit.size, 0), dtype=np.int64), device=dev)
+    idx = np.argwhere(h).astype(np.int64)
+    if as_tuple:
+        return tuple(C.tensor(np.ascontiguousarray(c), device=dev) for c in idx.T)
+    return C.tensor(idx, device=dev)
+
+
+def argwhere(input: Tensor) -> Tensor:  # noqa: A002
+    return nonzero(input)
+
+
+def count_nonzero(input: Tensor, dim=None) -> Tensor:  # noqa: A002
+    """How many elements are nonzero (over dim, or all)."""
+    _need_tensor(input, "count_nonzero")
+    with no_grad():
+        return O.sum(O.ne(input, 0), dim)
+
+
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:  # noqa: A002
+    """The elements of input where mask (broadcast together) is True, as a 1-D tensor."""
+    _need_tensor(input, "masked_select")
+    _need_tensor(mask, "masked_select", "mask", 2)
+    if mask.dtype != C._dtype.bool_:
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
+    shape = O.broadcast_shapes(tuple(input.shape), tuple(mask.shape))
+    V.check_index_device(input, mask)
+    with no_grad():
+        x = V.expand(input, *shape) if tuple(input.shape) != shape else input
+        m = V.expand(mask, *shape) if tuple(mask.shape) != shape else mask
+        parts = V._normalize_key(m, shape)  # (the mask as the indexing layer keeps it)
+        out = V.index(x, parts)
+    return record(D.MASKED_SELECT, out, (input,), (shape, parts))
+
+
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:  # noqa: A002
+    """input with NaN, +inf and -inf replaced (by default with 0 and the dtype's largest and
+    lowest finite values)."""
+    _need_tensor(input, "nan_to_num")
+    if not input.dtype.is_floating_point:
+        with no_grad():
+            out = O.clone(input)
+        return record(D.NAN_TO_NUM, out, (input,), (input,))
+    info = np.finfo(input._data.dtype)
+    hi = float(info.max) if posinf is None else posinf
+    lo = float(info.min) if neginf is None else neginf
+    with no_grad():
+        out = O.where(isnan(input), nan, input)
+        out = O.where(O.eq(input, np.inf), hi, out)
+        out = O.where(O.eq(input, -np.inf), lo, out)
+        out = O.to_dtype(out, input.dtype) if out.dtype != input.dtype else out
+    return record(D.NAN_TO_NUM, out, (input,), (input,))
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:  # noqa: A002
+    """The n-th forward difference along dim, after prepend and append are joined on."""
+    from ._shape_ops import cat, narrow
+
+    _need_tensor(input, "diff")
+    if input.dim() == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"order must be non-negative but got {n}")
+    x = input
+    if prepend is not None or append is not None:
+        x = cat([t for t in (prepend, x, append) if t is not None], dim)
+    for _ in range(n):
+        length = x.shape[dim]
+        if length == 0:
+            break
+        a, b = narrow(x, dim, 1, length - 1), narrow(x, dim, 0, length - 1)
+        x = O.ne(a, b) if x.dtype == C._dtype.bool_ else O.sub(a, b)
+    return x
+
+
+def fliplr(input: Tensor) -> Tensor:  # noqa: A002
+    from ._shape_ops import flip
+
+    if input.dim() < 2:
+        raise RuntimeError("Input must be >= 2-d.")
+    return flip(input, 1)
+
+
+def flipud(input: Tensor) -> Tensor:  # noqa: A002
+    from ._shape_ops import flip
+
+    if input.dim() < 1:
+        raise RuntimeError("Input must be >= 1-d.")
+    return flip(input, 0)
+
+
+def trace(input: Tensor) -> Tensor:  # noqa: A002
+    """The sum of the main diagonal of a matrix."""
+    _need_tensor(input, "trace")
+    if input.dim() != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.dim()}")
+    with no_grad():
+        out = O.sum(input.diagonal())
+    return record(D.TRACE, out, (input,), (tuple(input.shape),))
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:  # noqa: A002
+    """The k-th diagonal of a matrix, or a square matrix with a vector on its k-th diagonal."""
+    from ._shape_ops import _diagonal, constant_pad_nd
+
+    _need_tensor(input, "diag")
+    k = int(diagonal)
+    if input.dim() == 2:
+        with no_grad():
+            out = O.clone(_diagonal(input, k, 0, 1))
+        return record(D.DIAG_COPY, out, (input,), (tuple(input.shape), k))
+    if input.dim() != 1:
+        raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{input.dim()}D")
+    n = input.shape[0]
+    with no_grad():
+        m = O.mul(C.eye(n, dtype=input.dtype, device=input.device), V.unsqueeze(input, 0))
+        if k:
+            a = abs(k)
+            m = constant_pad_nd(m, [a, 0, 0, a] if k > 0 else [0, a, a, 0])
+    return record(D.DIAG_EMBED, m, (input,), (k,))
+
+
+def meshgrid(*tensors, indexing: str | None = None):
+    """Coordinate grids: tensor i varies along dim i ("ij") or with the first two swapped
+    ("xy")."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but "
+                           f"received: {indexing}")
+    for t in tensors:
+        if t.dim() > 1:
+            raise RuntimeError("torch.meshgrid: Expected 0D or 1D tensor in the tensor list "
+                               f"but got: {t}")
+    ts = [V.reshape(t, -1) for t in tensors]
+    swap = indexing == "xy" and len(ts) >= 2  # "xy": the "ij" grids of (y, x, ...), the first
+    if swap:                                  # two of them handed back swapped
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t.shape[0] for t in ts)
+    out = []
+    for i, t in enumerate(ts):
+        view = [1] * len(ts)
+        view[i] = shape[i]
+        out.append(V.expand(V.reshape(t, *view), *shape))
+    if swap:
+        out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common shape (views)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    shape = ()
+    for t in tensors:
+        shape = O.broadcast_shapes(shape, tuple(t.shape))
+    return tuple(t if tuple(t.shape) == shape else V.expand(t, *shape) for t in tensors)
+
+
+__all__ = ["nonzero", "argwhere", "count_nonzero", "masked_select", "nan_to_num", "diff",
+           "fliplr", "flipud", "trace", "diag", "meshgrid", "broadcast_tensors", "isnan", "isinf", "isfinite", "isclose", "allclose", "equal", "broadcast_to",
            "movedim", "moveaxis", "outer", "ger", "addmm", "hstack", "vstack", "row_stack",
            "clamp_min", "clamp_max"]
 
@@ -242,5 +418,7 @@ METHODS = {
     "allclose": allclose, "equal": equal, "broadcast_to": broadcast_to, "movedim": movedim,
     "moveaxis": moveaxis, "swapdims": V.transpose, "outer": outer, "ger": outer,
     "addmm": addmm, "clamp_min": clamp_min, "clamp_max": clamp_max, "new_zeros": new_zeros, "new_ones": new_ones, "new_empty": new_empty,
-    "new_full": new_full, "new_tensor": new_tensor,
+    "new_full": new_full, "new_tensor": new_tensor, "nonzero": nonzero, "argwhere": argwhere,
+    "count_nonzero": count_nonzero, "masked_select": masked_select, "nan_to_num": nan_to_num,
+    "diff": diff, "fliplr": fliplr, "flipud": flipud, "trace": trace, "diag": diag,
 }

@@ -545,7 +545,16 @@ maximum = _arith("maximum", D.MAXIMUM, True, False)
 minimum = _arith("minimum", D.MINIMUM, True, False)
 
 
-def where(cond: Tensor, a, b):
+_NO_ARG = object()
+
+
+def where(cond: Tensor, a=_NO_ARG, b=_NO_ARG):
+    if a is _NO_ARG and b is _NO_ARG:  # where(condition): nonzero(condition, as_tuple=True)
+        from ._composite import nonzero
+
+        return nonzero(cond, as_tuple=True)
+    if a is _NO_ARG or b is _NO_ARG:
+        raise TypeError("where() takes a condition alone, or a condition, input and other")
     if not isinstance(cond, Tensor) or cond._data.dtype != np.bool_:
         got = torch_name(cond._data.dtype) if isinstance(cond, Tensor) else type(cond).__name__
         raise RuntimeError(

@@ -615,6 +615,41 @@ DIAGONAL_BACKWARD = defvjp("DiagonalBackwardBackward0",
                            lambda g, offset, d1, d2: S._diagonal(g, offset, d1, d2))
 CONSTANT_PAD = defvjp("ConstantPadNdBackward0",
                       lambda g, pad: S.constant_pad_nd(g, tuple(-p for p in pad)))
+def _zeros_on(g, shape):
+    from . import _creation
+
+    return _creation.zeros(*shape, dtype=g.dtype, device=g.device)
+
+
+def _masked_select_backward(g, shape, parts):
+    from . import _inplace
+
+    return _inplace.index_put(_zeros_on(g, shape), parts, g)  # engine sums to input's shape
+
+
+def _nan_to_num_backward(g, x):
+    if not x.dtype.is_floating_point:
+        return g
+    from . import _composite
+
+    return O.where(_composite.isfinite(x), g, 0.0)  # replaced elements get no gradient
+
+
+def _trace_backward(g, shape):
+    from . import _creation
+
+    n, m = shape
+    return O.mul(_creation.eye(n, m, dtype=g.dtype, device=g.device), g)
+
+
+MASKED_SELECT = defvjp("MaskedSelectBackward0", _masked_select_backward)
+NAN_TO_NUM = defvjp("NanToNumBackward0", _nan_to_num_backward)
+TRACE = defvjp("TraceBackward0", _trace_backward)
+DIAG_COPY = defvjp("DiagonalBackward0_copy",
+                   lambda g, shape, k: S.diagonal_backward(g, shape, k, 0, 1))
+DIAG_EMBED = defvjp("DiagEmbedBackward0", lambda g, k: S._diagonal(g, k, 0, 1))
+
+
 def _picked_backward(g, shape, d, idx):
     """The gradient of values picked along dim d at positions idx (sort, topk)."""
     return g if shape == () else S.gather_backward(g, shape, d, idx)

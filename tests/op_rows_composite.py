@@ -7,8 +7,8 @@ infinities."""
 from __future__ import annotations
 
 import numpy as np
-from op_table import (ALL, BOOL, DISTINCT, F32, F64, GRID, I64, NUMERIC, OpRow, Sampler,
-                      _nograd, fixed, values_indices)
+from op_table import (ALL, BOOL, DISTINCT, F32, F64, FLOATS, GRID, I64, NUMERIC, OpRow,
+                      Sampler, _nograd, fixed, values_indices)
 
 R = OpRow
 PAIRS = [((2, 3), (2, 3)), ((2, 1, 3), (4, 1)), ((), (3,))]
@@ -120,4 +120,60 @@ ROWS += [
       lambda x: (_topk(x, 4)[0], _topk(x, 0)[0]), [((3, 4),)], DISTINCT,
       out_dtype=lambda dts: (dts[0], dts[0])),
     R("msort", lambda m, x: m.msort(x), lambda x: np.sort(x, 0), [((4, 3),)], DISTINCT),
+]
+
+
+# ------------------------------------------------------------------ selections and shapes
+def _nan_to_num(x):
+    info = np.finfo(x.dtype) if x.dtype.kind == "f" else None
+    return np.nan_to_num(x, nan=0.0, posinf=info.max if info else None,
+                         neginf=info.min if info else None)
+
+
+ROWS += [
+    R("nonzero", lambda m, x: m.nonzero(x), lambda x: np.argwhere(x), [((3, 4),), ((5,),)],
+      GRID, dtypes=ALL, out_dtype=fixed(I64), **_nograd()),
+    R("nonzero_as_tuple", lambda m, x: x.nonzero(as_tuple=True), lambda x: np.nonzero(x),
+      [((3, 4),)], GRID, dtypes=(F64, BOOL), out_dtype=lambda dts: (I64, I64), **_nograd()),
+    R("where_condition_only", lambda m, x: m.where(x > 0), lambda x: np.nonzero(x > 0),
+      [((3, 4),)], GRID, dtypes=(F64, I64), out_dtype=lambda dts: (I64, I64), **_nograd()),
+    R("count_nonzero", lambda m, x: m.count_nonzero(x, dim=0),
+      lambda x: np.count_nonzero(x, axis=0), [((3, 4),), ((4,),)], GRID, dtypes=ALL,
+      out_dtype=fixed(I64), **_nograd()),
+    R("masked_select", lambda m, x: m.masked_select(x, x > 0.25),
+      lambda x: x[np.broadcast_to(x > 0.25, x.shape)], [((3, 4),), ((5,),)],
+      Sampler(-1.0, 1.0, avoid=(0.25,))),
+    R("masked_select_broadcast", lambda m, x, y: m.masked_select(x, y > 0),
+      lambda x, y: np.broadcast_to(x, np.broadcast_shapes(x.shape, y.shape))[
+          np.broadcast_to(y > 0, np.broadcast_shapes(x.shape, y.shape))],
+      [((3, 1), (4,)), ((4,), (2, 4))], (Sampler(), Sampler(-1.0, 1.0, away=0.1))),
+    R("nan_to_num", lambda m, x: m.nan_to_num(x), _nan_to_num, [((2, 3),), ((),)]),
+    R("nan_to_num_specials", lambda m, x: x.nan_to_num(nan=1.5, posinf=7.0, neginf=-8.0),
+      lambda x: np.nan_to_num(x, nan=1.5, posinf=7.0, neginf=-8.0),
+      [((3, 5),)], _specials, dtypes=ALL, **_nograd()),
+    R("diff", lambda m, x: m.diff(x), lambda x: np.diff(x), [((3, 5),), ((4,),)],
+      dtypes=NUMERIC),
+    R("diff_order_dim_ends", lambda m, x, p, a: x.diff(n=2, dim=0, prepend=p, append=a),
+      lambda x, p, a: np.diff(x, n=2, axis=0, prepend=p, append=a),
+      [((3, 4), (1, 4), (2, 4))]),
+    R("diff_bool", lambda m, x: m.diff(x), lambda x: np.diff(x), [((6,),)], dtypes=(BOOL,),
+      **_nograd()),
+    R("fliplr_flipud", lambda m, x: (m.fliplr(x), x.flipud()),
+      lambda x: (np.fliplr(x), np.flipud(x)), [((3, 4),), ((2, 3, 2),)],
+      out_dtype=lambda dts: (dts[0], dts[0])),
+    R("trace", lambda m, x: m.trace(x), np.trace, [((3, 3),), ((2, 4),), ((4, 2),)],
+      dtypes=FLOATS),
+    R("diag_of_matrix", lambda m, x: m.diag(x, 1), lambda x: np.diag(x, 1), [((3, 4),)]),
+    R("diag_of_vector", lambda m, x: (m.diag(x), x.diag(-2), m.diag(x, 1)),
+      lambda x: (np.diag(x), np.diag(x, -2), np.diag(x, 1)), [((3,),)],
+      out_dtype=lambda dts: (dts[0],) * 3),
+    R("meshgrid_ij", lambda m, x, y: m.meshgrid(x, y, indexing="ij"),
+      lambda x, y: tuple(np.meshgrid(x, y, indexing="ij")), [((3,), (4,))],
+      out_dtype=lambda dts: (dts[0], dts[0])),
+    R("meshgrid_xy", lambda m, x, y, z: m.meshgrid([x, y, z], indexing="xy"),
+      lambda x, y, z: tuple(np.meshgrid(x, y, z, indexing="xy")), [((3,), (2,), (4,))],
+      out_dtype=lambda dts: (dts[0],) * 3),
+    R("broadcast_tensors", lambda m, x, y: m.broadcast_tensors(x, y),
+      lambda x, y: tuple(np.broadcast_arrays(x, y)), [((3, 1), (4,)), ((), (2, 3))],
+      out_dtype=lambda dts: (dts[0], dts[1])),
 ]

@@ -42,6 +42,22 @@ ERRORS = [
      "selected index k out of range"),
     ("sort_dim", lambda m: m.sort(m.ones(2, 3), 2), IndexError,
      "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
+    ("diff_0d", lambda m: m.diff(m.tensor(1.0)), RuntimeError,
+     "diff expects input to be at least one-dimensional"),
+    ("diff_order", lambda m: m.diff(m.ones(3), n=-1), RuntimeError,
+     "order must be non-negative but got -1"),
+    ("trace_vector", lambda m: m.trace(m.ones(3)), RuntimeError,
+     "trace: expected a matrix, but got tensor with dim 1"),
+    ("fliplr_1d", lambda m: m.fliplr(m.ones(3)), RuntimeError, "Input must be >= 2-d."),
+    ("flipud_0d", lambda m: m.flipud(m.tensor(1.0)), RuntimeError, "Input must be >= 1-d."),
+    ("meshgrid_indexing", lambda m: m.meshgrid(m.ones(2), indexing="ab"), RuntimeError,
+     "torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: ab"),
+    ("meshgrid_2d", lambda m: m.meshgrid(m.ones(2, 2), indexing="ij"), RuntimeError,
+     "torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got"),
+    ("masked_select_mask", lambda m: m.masked_select(m.ones(2), m.ones(2)), RuntimeError,
+     "masked_select: expected BoolTensor for mask"),
+    ("diag_3d", lambda m: m.diag(m.ones(2, 2, 2)), RuntimeError,
+     "diag(): Supports 1D or 2D tensors. Got 3D"),
 ]
 
 
@@ -173,3 +189,18 @@ def test_uniform_and_normal_in_place_follow_torchs_rules() -> None:
         with pytest.raises(RuntimeError) as info:
             fn()
         assert text in str(info.value)
+
+
+def test_nonzero_of_0d_and_empty_inputs_has_torchs_shapes() -> None:
+    assert tuple(J.nonzero(J.tensor(5)).shape) == (1, 0)
+    assert tuple(J.nonzero(J.tensor(0)).shape) == (0, 0)
+    (only,) = J.nonzero(J.tensor(5.0), as_tuple=True)
+    assert only.cpu().numpy().tolist() == [0]
+    assert tuple(J.nonzero(J.zeros(0, 3)).shape) == (0, 2)
+    assert J.nonzero(J.ones(2)).dtype == jitgrad.int64
+
+
+def test_size_attributes() -> None:
+    x = J.ones(3, 4, dtype=jitgrad.float64)
+    assert x.itemsize == 8 and x.nbytes == 96 and x[:, 1].nbytes == 24
+    assert not x.is_complex() and J.ones(2, dtype=jitgrad.int32).itemsize == 4
