@@ -398,6 +398,24 @@ def meshgrid(*tensors, indexing: str | None = None):
     return tuple(out)
 
 
+def select(input: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
+    """The slice of input at `index` along dim, that dim removed (a view)."""
+    _need_tensor(input, "select")
+    n = input.dim()
+    if n == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = int(dim)
+    if not -n <= d < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {d})")
+    d %= n
+    size = input.shape[d]
+    if not -size <= int(index) < size:
+        raise IndexError(f"select(): index {index} out of range for tensor of size "
+                         f"{list(input.shape)} at dimension {d}")
+    return input[(slice(None),) * d + (int(index),)]
+
+
 def broadcast_tensors(*tensors):
     """The tensors expanded to their common shape (views)."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
@@ -409,7 +427,8 @@ def broadcast_tensors(*tensors):
 
 
 __all__ = ["nonzero", "argwhere", "count_nonzero", "masked_select", "nan_to_num", "diff",
-           "fliplr", "flipud", "trace", "diag", "meshgrid", "broadcast_tensors", "isnan", "isinf", "isfinite", "isclose", "allclose", "equal", "broadcast_to",
+           "fliplr", "flipud", "trace", "diag", "meshgrid", "broadcast_tensors", "select",
+           "isnan", "isinf", "isfinite", "isclose", "allclose", "equal", "broadcast_to",
            "movedim", "moveaxis", "outer", "ger", "addmm", "hstack", "vstack", "row_stack",
            "clamp_min", "clamp_max"]
 
@@ -421,4 +440,5 @@ METHODS = {
     "new_full": new_full, "new_tensor": new_tensor, "nonzero": nonzero, "argwhere": argwhere,
     "count_nonzero": count_nonzero, "masked_select": masked_select, "nan_to_num": nan_to_num,
     "diff": diff, "fliplr": fliplr, "flipud": flipud, "trace": trace, "diag": diag,
+    "select": select,
 }

@@ -177,3 +177,8 @@ ROWS += [
       lambda x, y: tuple(np.broadcast_arrays(x, y)), [((3, 1), (4,)), ((), (2, 3))],
       out_dtype=lambda dts: (dts[0], dts[1])),
 ]
+ROWS += [
+    R("select", lambda m, x: (x.select(1, -1), m.select(x, 0, 1)),
+      lambda x: (x[:, -1], x[1]), [((3, 4),), ((2, 3, 2),)],
+      out_dtype=lambda dts: (dts[0], dts[0])),
+]

@@ -58,6 +58,10 @@ ERRORS = [
      "masked_select: expected BoolTensor for mask"),
     ("diag_3d", lambda m: m.diag(m.ones(2, 2, 2)), RuntimeError,
      "diag(): Supports 1D or 2D tensors. Got 3D"),
+    ("select_index", lambda m: m.ones(2, 3).select(1, 3), IndexError,
+     "select(): index 3 out of range for tensor of size [2, 3] at dimension 1"),
+    ("select_dim", lambda m: m.ones(2, 3).select(2, 0), IndexError,
+     "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
 ]
 
 
