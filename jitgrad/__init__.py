@@ -25,6 +25,7 @@ from ._pointwise import *  # noqa: F401,F403
 from ._composite import *  # noqa: F401,F403
 from ._sorting import *  # noqa: F401,F403
 from ._einsum import *  # noqa: F401,F403
+from ._extras import *  # noqa: F401,F403
 from ._reductions import *  # noqa: F401,F403
 from ._shape_ops import *  # noqa: F401,F403
 from . import nn  # noqa: E402

@@ -133,10 +133,10 @@ PROPERTIES = {"T": V.T, "mT": V.mT}
 
 
 def install() -> None:
-    from . import _composite, _inplace, _pointwise, _reductions, _shape_ops, _sorting
+    from . import _composite, _extras, _inplace, _pointwise, _reductions, _shape_ops, _sorting
 
     for family in (METHODS, _pointwise.METHODS, _reductions.METHODS, _shape_ops.METHODS,
-                   _composite.METHODS, _sorting.METHODS, _inplace.methods()):
+                   _composite.METHODS, _sorting.METHODS, _extras.METHODS, _inplace.methods()):
         for name, fn in family.items():
             setattr(Tensor, name, fn)
     for name, fn in PROPERTIES.items():

@@ -1,0 +1,284 @@
+"""More of torch's functions, written with existing ops: repeat_interleave, median and
+nanmedian, nansum and nanmean, unique, tensor_split and hsplit/vsplit/dsplit, kron, rot90,
+logspace. Gradients and devices are those of the ops used."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from . import _creation as C
+from . import _ops as O
+from . import _views as V
+from ._device import host
+from .autograd.grad_mode import no_grad
+from .tensor import Tensor, _wrap_dim
+
+return_types_median = namedtuple("median", ["values", "indices"])
+
+
+def _need(x, fn: str, arg: str = "input", pos: int = 1) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not "
+                        f"{type(x).__name__}")
+
+
+# --------------------------------------------------------------------------- repeats
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):  # noqa: A002
+    """Each element (or slice along dim) repeated `repeats` times in place; with a tensor
+    alone, the indices 0, 1, ... each repeated as often as it says."""
+    from ._shape_ops import index_select
+
+    if repeats is None:  # repeat_interleave(counts): indices repeated by counts
+        _need(input, "repeat_interleave")
+        counts = np.asarray(host(input._data)).astype(np.int64)
+        if counts.ndim != 1:
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        if (counts < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        return C.tensor(np.repeat(np.arange(counts.size), counts), device=input.device)
+    _need(input, "repeat_interleave")
+    x = input
+    if dim is None:
+        x, d = V.reshape(x, -1), 0
+    else:
+        d = _wrap_dim(int(dim), max(x.dim(), 1))
+    if x.dim() == 0:
+        x = V.reshape(x, 1)
+    n = x.shape[d]
+    if isinstance(repeats, Tensor):
+        r = np.asarray(host(repeats._data)).astype(np.int64).reshape(-1)
+        if r.size == 1:
+            repeats = int(r[0])
+        else:
+            if r.size != n:
+                raise RuntimeError("repeats must have the same size as input along dim, but "
+                                   f"got repeats.size(0) = {r.size} and input.size({d}) = {n}")
+            if (r < 0).any():
+                raise RuntimeError("repeats can not be negative")
+            idx = C.tensor(np.repeat(np.arange(n), r), device=x.device)
+            return index_select(x, d, idx)
+    r = int(repeats)
+    if r < 0:
+        raise RuntimeError("Repeats must be non-negative")
+    shape = list(x.shape)
+    y = V.unsqueeze(x, d + 1)
+    y = V.expand(y, *shape[:d + 1], r, *shape[d + 1:])
+    return V.reshape(y, *shape[:d], n * r, *shape[d + 1:])
+
+
+# --------------------------------------------------------------------------- nan-aware
+
+def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
+    """sum, with NaNs counted as zero."""
+    from ._composite import isnan
+
+    _need(input, "nansum")
+    x = O.where(isnan(input), 0, input) if input.dtype.is_floating_point else input
+    return O.sum(x, dim, keepdim, dtype=dtype) if dtype is not None else O.sum(x, dim, keepdim)
+
+
+def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
+    """mean over the elements that are not NaN."""
+    from ._composite import isnan
+
+    _need(input, "nanmean")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("nanmean(): expected input to have floating point or complex dtype "
+                           f"but got {O.torch_name(input._data.dtype)}")
+    with no_grad():
+        count = O.sum(O.logical_not(isnan(input)), dim, keepdim)
+    return O.div(nansum(input, dim, keepdim), count)
+
+
+def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, fn: str):
+    from ._composite import isnan
+    from ._shape_ops import _gather
+    from ._sorting import sort
+
+    _need(x, fn)
+    if dim is None:
+        if x.numel() == 0:  # torch's median of nothing is NaN
+            return C.full((), np.nan, dtype=x.dtype, device=x.device)
+        flat = V.reshape(x, -1)
+        values, _ = _median(flat, 0, False, ignore_nan, fn)
+        return values
+    d = _wrap_dim(int(dim), max(x.dim(), 1))
+    if x.dim() == 0:
+        x = V.reshape(x, 1)
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"{fn}(): Expected reduction dim {d} to have non-zero size.")
+    s, idx = sort(x, d)
+    with no_grad():
+        nans = O.sum(isnan(x), d, True) if x.dtype.is_floating_point else None
+    if nans is None:
+        pos = C.full(tuple(1 if i == d else m for i, m in enumerate(x.shape)), (n - 1) // 2,
+                     dtype=C._dtype.int64, device=x.device)
+    elif ignore_nan:  # the lower median of the numbers; NaN (position 0) if there are none
+        pos = O.clamp(O.div(O.sub(O.sub(n, nans), 1), 2, rounding_mode="floor"), min=0)
+    else:  # NaN wherever there is one: the first NaN in sorted order
+        pos = O.where(O.gt(nans, 0), O.sub(n, nans), (n - 1) // 2)
+    pos = pos._data.astype(np.int64) if pos.dtype != C._dtype.int64 else pos._data
+    values = _gather(s, d, pos)
+    indices = Tensor._wrap(np.take_along_axis(idx._data, pos, d)
+                           if isinstance(idx._data, np.ndarray) else
+                           _gather(idx, d, pos)._data)
+    if not keepdim:
+        values, indices = V.squeeze(values, d), V.squeeze(indices, d)
+    return return_types_median(values, indices)
+
+
+def median(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A002
+    """The lower median (of everything, or (values, indices) along dim); NaN if any is NaN."""
+    return _median(input, dim, keepdim, False, "median")
+
+
+def nanmedian(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A002
+    """median over the elements that are not NaN."""
+    return _median(input, dim, keepdim, True, "nanmedian")
+
+
+# --------------------------------------------------------------------------- unique
+
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+           return_counts: bool = False, dim=None):
+    """The distinct values (sorted), optionally with each element's position among them and
+    how often each occurs. The result's size depends on the values: a CUDA input is read
+    back to the host."""
+    _need(input, "unique")
+    h = np.asarray(host(input._data))
+    if dim is None:
+        vals, inv, counts = np.unique(h.reshape(-1), return_inverse=True, return_counts=True)
+        inv = inv.reshape(h.shape)
+    else:
+        d = _wrap_dim(int(dim), max(h.ndim, 1))
+        vals, inv, counts = np.unique(h, return_inverse=True, return_counts=True, axis=d)
+        inv = inv.reshape(-1)
+    dev = input.device
+    out = [C.tensor(vals, device=dev)]
+    if return_inverse:
+        out.append(C.tensor(inv.astype(np.int64), device=dev))
+    if return_counts:
+        out.append(C.tensor(counts.astype(np.int64), device=dev))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+# --------------------------------------------------------------------------- splits
+
+def tensor_split(input: Tensor, indices_or_sections, dim: int = 0):  # noqa: A002
+    """Views of input along dim: n nearly equal parts (the first size % n one longer), or
+    the pieces between the given indices."""
+    from ._shape_ops import narrow
+
+    _need(input, "tensor_split")
+    if input.dim() == 0:
+        raise RuntimeError("tensor_split expected at least a 1-dimensional tensor, but got a "
+                           "tensor with 0 dims")
+    d = _wrap_dim(int(dim), input.dim())
+    n = input.shape[d]
+    ios = indices_or_sections
+    if isinstance(ios, Tensor):
+        ios = np.asarray(host(ios._data)).tolist()
+    if isinstance(ios, (int, np.integer)):
+        k = int(ios)
+        if k <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {k}")
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+    else:
+        cuts = [int(i) for i in ios]
+        bounds = [0] + cuts + [n]
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        a = min(max(a if a >= 0 else a + n, 0), n)
+        b = min(max(b if b >= 0 else b + n, 0), n)
+        out.append(narrow(input, d, a, max(b - a, 0)))
+    return tuple(out)
+
+
+def _split_along(input: Tensor, ios, dim: int, fn: str, min_dims: int):
+    _need(input, fn)
+    if input.dim() < min_dims:
+        raise RuntimeError(f"torch.{fn} requires a tensor with at least {min_dims} dimension, "
+                           f"but got a tensor with {input.dim()} dimensions!")
+    if isinstance(ios, (int, np.integer)):
+        size = input.shape[dim]
+        if ios == 0 or size % int(ios):
+            raise RuntimeError(f"torch.{fn} attempted to split along dimension {dim}, but the "
+                               f"size of the dimension {size} is not divisible by the "
+                               f"split_size {ios}!")
+    return tensor_split(input, ios, dim)
+
+
+def hsplit(input: Tensor, indices_or_sections):  # noqa: A002
+    return _split_along(input, indices_or_sections, 1 if input.dim() > 1 else 0, "hsplit", 1)
+
+
+def vsplit(input: Tensor, indices_or_sections):  # noqa: A002
+    return _split_along(input, indices_or_sections, 0, "vsplit", 2)
+
+
+def dsplit(input: Tensor, indices_or_sections):  # noqa: A002
+    return _split_along(input, indices_or_sections, 2, "dsplit", 3)
+
+
+# --------------------------------------------------------------------------- products, grids
+
+def kron(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """The Kronecker product: every element of input times the whole of other."""
+    _need(input, "kron")
+    _need(other, "kron", "other", 2)
+    n = max(input.dim(), other.dim())
+    a = V.reshape(input, *([1] * (n - input.dim()) + list(input.shape)))
+    b = V.reshape(other, *([1] * (n - other.dim()) + list(other.shape)))
+    sa, sb = list(a.shape), list(b.shape)
+    inter_a, inter_b = [], []
+    for i in range(n):
+        inter_a += [sa[i], 1]
+        inter_b += [1, sb[i]]
+    prod = O.mul(V.reshape(a, *inter_a), V.reshape(b, *inter_b))
+    return V.reshape(prod, *[sa[i] * sb[i] for i in range(n)])
+
+
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:  # noqa: A002
+    """input rotated by k quarter turns in the plane of dims, from the first dim toward the
+    second."""
+    from ._shape_ops import flip
+
+    _need(input, "rot90")
+    dims = list(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    n = input.dim()
+    if n < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {n}")
+    d0, d1 = (_wrap_dim(int(d), n) for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
+                           f"dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return V.transpose(flip(input, d1), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return V.transpose(flip(input, d0), d0, d1)
+    return O.clone(input)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """steps values from base**start to base**end, evenly spaced in the exponent."""
+    exps = C.linspace(start, end, steps, dtype=C._dtype.float64)
+    vals = np.power(np.float64(base), np.asarray(exps._data))
+    dt = C._np_dtype(dtype)
+    return C.tensor(vals.astype(dt), device=device, requires_grad=requires_grad)
+
+
+__all__ = ["repeat_interleave", "nansum", "nanmean", "median", "nanmedian", "unique",
+           "tensor_split", "hsplit", "vsplit", "dsplit", "kron", "rot90", "logspace"]
+
+METHODS = {name: globals()[name] for name in __all__ if name != "logspace"}

@@ -1,0 +1,177 @@
+"""repeat_interleave, median and nanmedian, nansum and nanmean, unique, tensor_split and
+hsplit/vsplit/dsplit, kron, rot90 and logspace (jitgrad/_extras.py): values against numpy,
+gradients against float64 central differences, values and gradients against torch where it
+is installed, and torch's errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from on_device import J
+
+from jitgrad.autograd.gradcheck import check_vjp
+
+
+def _np(x):
+    if isinstance(x, (tuple, list)):
+        return [_np(v) for v in x]
+    return x.detach().cpu().numpy()
+
+
+def _median(a, axis, ignore_nan):
+    """torch's lower median along axis (NaN wins unless ignored) and its index."""
+    order = np.argsort(a, axis=axis, kind="stable")
+    srt = np.take_along_axis(a, order, axis)
+    n = a.shape[axis]
+    nans = np.isnan(a).sum(axis=axis, keepdims=True)
+    if ignore_nan:
+        pos = np.maximum((n - nans - 1) // 2, 0)
+    else:
+        pos = np.where(nans > 0, n - nans, (n - 1) // 2)
+    return (np.take_along_axis(srt, pos, axis).squeeze(axis),
+            np.take_along_axis(order, pos, axis).squeeze(axis))
+
+
+# (name, function of the module, inputs from rng, numpy reference, differentiable)
+CASES = [
+    ("repeat_interleave", lambda m, x: x.repeat_interleave(3, dim=1),
+     lambda r: [r.standard_normal((2, 3))], lambda x: np.repeat(x, 3, axis=1), True),
+    ("repeat_interleave_flat", lambda m, x: m.repeat_interleave(x, 2),
+     lambda r: [r.standard_normal((2, 2))], lambda x: np.repeat(x.reshape(-1), 2), True),
+    ("repeat_interleave_counts", lambda m, x: x.repeat_interleave(m.tensor([2, 0, 1]), dim=0),
+     lambda r: [r.standard_normal((3, 2))], lambda x: np.repeat(x, [2, 0, 1], axis=0), True),
+    ("median_all", lambda m, x: m.median(x), lambda r: [r.permutation(12).reshape(3, 4) * 1.5],
+     lambda x: np.sort(x.reshape(-1))[5], True),
+    ("median_dim", lambda m, x: tuple(x.median(1)), lambda r: [r.permutation(15).reshape(3, 5) * 0.5],
+     lambda x: _median(x, 1, False), True),
+    ("median_keepdim_ties_nan",
+     lambda m, x: tuple(m.median(x, 0, keepdim=True)),
+     lambda r: [np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 2.0], [3.0, 4.0, np.nan],
+                          [0.0, 4.0, 2.0]])],
+     lambda x: tuple(v[None] for v in _median(x, 0, False)), False),
+    ("nanmedian", lambda m, x: tuple(m.nanmedian(x, 1)),
+     lambda r: [np.array([[1.0, np.nan, 5.0, 3.0], [np.nan, np.nan, 7.0, np.nan],
+                          [2.0, 8.0, np.nan, 6.0]])],
+     lambda x: _median(x, 1, True), False),
+    ("nansum", lambda m, x: m.nansum(x, 1), lambda r: [r.standard_normal((3, 4))],
+     lambda x: np.nansum(x, 1), True),
+    ("nanmean", lambda m, x: x.nanmean(), lambda r: [r.standard_normal((3, 4))],
+     lambda x: np.nanmean(x), True),
+    ("tensor_split_sections", lambda m, x: m.tensor_split(x, 3, dim=1),
+     lambda r: [r.standard_normal((2, 7))], lambda x: np.array_split(x, 3, axis=1), True),
+    ("tensor_split_indices", lambda m, x: x.tensor_split([1, 5, 9]),
+     lambda r: [r.standard_normal(7)], lambda x: np.split(x, [1, 5, 9]), True),
+    ("hsplit_vsplit_dsplit", lambda m, x: (*m.hsplit(x, 2), *x.vsplit([1]), *m.dsplit(x, 2)),
+     lambda r: [r.standard_normal((3, 4, 2))],
+     lambda x: (*np.hsplit(x, 2), *np.vsplit(x, [1]), *np.dsplit(x, 2)), True),
+    ("kron", lambda m, x, y: m.kron(x, y),
+     lambda r: [r.standard_normal((2, 3)), r.standard_normal((3, 2, 2))], np.kron, True),
+    ("rot90", lambda m, x: (m.rot90(x), x.rot90(2), m.rot90(x, -1, [1, 2])),
+     lambda r: [r.standard_normal((2, 3, 4))],
+     lambda x: (np.rot90(x), np.rot90(x, 2), np.rot90(x, -1, (1, 2))), True),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_against_numpy_central_differences_and_torch(case, rng) -> None:
+    _, fn, draw, ref, grad = case
+    arrays = draw(rng)
+    xs = [J.tensor(a, requires_grad=grad) for a in arrays]
+    got, want = _np(fn(J, *xs)), ref(*arrays)
+    if not isinstance(want, (tuple, list)):
+        got, want = [got], [want]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    if grad:
+        check_vjp(lambda *t: _float_outputs(fn(J, *t)),
+                  [J.tensor(a, requires_grad=True) for a in arrays], rng=rng)
+    torch = pytest.importorskip("torch")
+    ts = [torch.tensor(a, requires_grad=grad) for a in arrays]
+    tout = fn(torch, *ts)
+    tgot = _np(list(tout) if isinstance(tout, tuple) else [tout])
+    for g, w in zip(got, tgot):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def _float_outputs(out):
+    """The differentiable outputs (median's indices are not)."""
+    if isinstance(out, tuple):
+        floats = tuple(o for o in out if o.is_floating_point())
+        return floats if len(floats) > 1 else floats[0]
+    return out
+
+
+def test_counts_alone_repeat_their_indices() -> None:
+    assert J.repeat_interleave(J.tensor([2, 0, 1])).cpu().numpy().tolist() == [0, 0, 2]
+
+
+def test_unique(rng) -> None:
+    a = rng.integers(0, 5, (3, 4))
+    vals, inv, counts = J.unique(J.tensor(a), return_inverse=True, return_counts=True)
+    v, i, c = np.unique(a, return_inverse=True, return_counts=True)
+    assert vals.cpu().numpy().tolist() == v.tolist()
+    np.testing.assert_array_equal(inv.cpu().numpy(), i.reshape(a.shape))
+    assert counts.cpu().numpy().tolist() == c.tolist() and inv.dtype == J.int64
+    rows = J.unique(J.tensor(np.array([[1, 2], [0, 5], [1, 2]])), dim=0)
+    assert rows.cpu().numpy().tolist() == [[0, 5], [1, 2]]
+    assert J.tensor([3.0, 1.0, 3.0]).unique().cpu().numpy().tolist() == [1.0, 3.0]
+
+
+def test_nan_aware_gradients_skip_the_nans() -> None:
+    x = J.tensor([[1.0, float("nan"), 3.0], [float("nan"), 2.0, 4.0]], requires_grad=True)
+    J.nansum(x).backward()
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [[1, 0, 1], [0, 1, 1]])
+    x.grad = None
+    J.nanmean(x, dim=1).sum().backward()
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [[0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def test_median_of_nothing_is_nan_and_logspace() -> None:
+    assert np.isnan(J.median(J.ones(0)).item())
+    assert np.isnan(J.nanmedian(J.tensor([float("nan")] * 3)).item())
+    np.testing.assert_allclose(J.logspace(0, 2, 3).cpu().numpy(), [1, 10, 100], rtol=1e-6)
+    np.testing.assert_allclose(J.logspace(-1, 3, 5, base=2, dtype=J.float64).cpu().numpy(),
+                               np.logspace(-1, 3, 5, base=2))
+
+
+ERRORS = [
+    ("median_empty_dim", lambda m: m.median(m.ones(2, 0), dim=1), IndexError,
+     "median(): Expected reduction dim 1 to have non-zero size."),
+    ("repeats_size", lambda m: m.repeat_interleave(m.ones(3), m.tensor([1, 2])), RuntimeError,
+     "repeats must have the same size as input along dim, but got repeats.size(0) = 2 and "
+     "input.size(0) = 3"),
+    ("repeats_negative", lambda m: m.repeat_interleave(m.ones(3), -1), RuntimeError,
+     "Repeats must be non-negative"),
+    ("sections", lambda m: m.tensor_split(m.ones(3), 0), RuntimeError,
+     "number of sections must be larger than 0, got 0"),
+    ("hsplit", lambda m: m.hsplit(m.ones(2, 4), 3), RuntimeError,
+     "torch.hsplit attempted to split along dimension 1, but the size of the dimension 4 is "
+     "not divisible by the split_size 3!"),
+    ("vsplit", lambda m: m.vsplit(m.ones(4), 2), RuntimeError,
+     "torch.vsplit requires a tensor with at least 2 dimension, but got a tensor with 1 "
+     "dimensions!"),
+    ("rot90_dims", lambda m: m.rot90(m.ones(3)), RuntimeError,
+     "expected total dims >= 2, but got total dims = 1"),
+    ("rot90_same", lambda m: m.rot90(m.ones(2, 2), 1, [0, 0]), RuntimeError,
+     "expected rotation dims to be different, but got dim0 = 0 and dim1 = 0"),
+    ("nanmean_long", lambda m: m.nanmean(m.ones(2, dtype=m.int64)), RuntimeError,
+     "nanmean(): expected input to have floating point or complex dtype but got Long"),
+]
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
+def test_errors(case) -> None:
+    _, fn, exc, text = case
+    with pytest.raises(exc) as info:
+        fn(J)
+    assert text in str(info.value)
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
+def test_errors_as_torch(case) -> None:
+    torch = pytest.importorskip("torch")
+    _, fn, exc, text = case
+    with pytest.raises(exc) as info:
+        fn(torch)
+    assert text in str(info.value)
