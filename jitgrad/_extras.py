@@ -278,7 +278,318 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=N
     return C.tensor(vals.astype(dt), device=device, requires_grad=requires_grad)
 
 
-__all__ = ["repeat_interleave", "nansum", "nanmean", "median", "nanmedian", "unique",
-           "tensor_split", "hsplit", "vsplit", "dsplit", "kron", "rot90", "logspace"]
+# --------------------------------------------------------------------------- small functions
 
-METHODS = {name: globals()[name] for name in __all__ if name != "logspace"}
+return_types_aminmax = namedtuple("aminmax", ["min", "max"])
+
+
+def _float(x: Tensor) -> Tensor:
+    return x if x.dtype.is_floating_point else O.to_dtype(x, C._dtype.get_default_dtype())
+
+
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,  # noqa: A002
+             correction=None) -> tuple:
+    from ._ops import mean
+    from ._reductions import std
+
+    return (std(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim) if dim is not None else mean(input))
+
+
+def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,  # noqa: A002
+             correction=None) -> tuple:
+    from ._ops import mean
+    from ._reductions import var
+
+    return (var(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim) if dim is not None else mean(input))
+
+
+def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):  # noqa: A002
+    """(min, max) over dim (or everything)."""
+    from ._reductions import amax, amin
+
+    d = () if dim is None else dim
+    return return_types_aminmax(amin(input, d, keepdim), amax(input, d, keepdim))
+
+
+def deg2rad(input: Tensor) -> Tensor:  # noqa: A002
+    return O.mul(_float(input), np.pi / 180.0)
+
+
+def rad2deg(input: Tensor) -> Tensor:  # noqa: A002
+    return O.mul(_float(input), 180.0 / np.pi)
+
+
+def frac(input: Tensor) -> Tensor:  # noqa: A002
+    """input minus its integer part (keeping input's sign)."""
+    from ._pointwise import _not_implemented, trunc
+
+    if not input.dtype.is_floating_point:
+        raise _not_implemented("frac_cpu", input._data.dtype)
+    with no_grad():
+        t = trunc(input)
+    return O.sub(input, t)
+
+
+def _nan_aware(a: Tensor, b: Tensor, op) -> Tensor:
+    from ._composite import isnan
+
+    with no_grad():
+        na, nb = isnan(a), isnan(b)
+    return O.where(na, b, O.where(nb, a, op(a, b)))
+
+
+def fmax(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """maximum, ignoring a NaN where the other value is a number."""
+    return _nan_aware(input, other, O.maximum)
+
+
+def fmin(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """minimum, ignoring a NaN where the other value is a number."""
+    return _nan_aware(input, other, O.minimum)
+
+
+def float_power(input, exponent) -> Tensor:  # noqa: A002
+    """input ** exponent in float64."""
+    f64 = C._dtype.float64
+    a = O.to_dtype(input, f64) if isinstance(input, Tensor) else float(input)
+    b = O.to_dtype(exponent, f64) if isinstance(exponent, Tensor) else float(exponent)
+    return O.pow(a, b)
+
+
+def hypot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """sqrt(input**2 + other**2)."""
+    return O.sqrt(O.add(O.mul(input, input), O.mul(other, other)))
+
+
+def xlogy(input, other) -> Tensor:  # noqa: A002
+    """input * log(other), 0 where input is 0 (unless other is NaN)."""
+    from ._composite import isnan
+
+    x = input if isinstance(input, Tensor) else C.tensor(float(input))
+    y = other if isinstance(other, Tensor) else float(other)
+    prod = O.mul(_float(x), O.log(y) if isinstance(y, Tensor) else float(np.log(y)))
+    with no_grad():
+        zero = O.eq(x, 0)
+        if isinstance(y, Tensor):
+            zero = O.logical_and(zero, O.logical_not(isnan(y)))
+    return O.where(zero, 0.0, prod)
+
+
+def signbit(input: Tensor) -> Tensor:  # noqa: A002
+    """Whether the sign bit is set (True for -0.0)."""
+    with no_grad():
+        if not input.dtype.is_floating_point:
+            return O.lt(input, 0)
+        return O.logical_or(O.lt(input, 0), O.logical_and(O.eq(input, 0),
+                                                          O.lt(O.reciprocal(input), 0)))
+
+
+def copysign(input, other) -> Tensor:  # noqa: A002
+    """|input| with other's sign (bit)."""
+    x = _float(input)
+    neg = signbit(other) if isinstance(other, Tensor) else C.tensor(bool(np.signbit(other)))
+    a = O.abs(x)
+    return O.where(neg, O.neg(a), a)
+
+
+def sgn(input: Tensor) -> Tensor:  # noqa: A002
+    return O.sign(input)
+
+
+def heaviside(input: Tensor, values: Tensor) -> Tensor:  # noqa: A002
+    """0 below zero, 1 above, `values` at zero."""
+    if input.dtype != values.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different "
+                           "dtypes.")
+    with no_grad():
+        step = O.to_dtype(O.gt(input, 0), input.dtype)
+        return O.where(O.eq(input, 0), values, step)
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Sums of products over the last dims (a dot product for vectors)."""
+    from ._einsum import tensordot
+
+    if input.dim() == 0 or other.dim() == 0:
+        return O.mul(input, other)
+    return tensordot(input, other, ([-1], [-1]))
+
+
+def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    from ._methods import dot
+
+    return dot(input, other)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
+    """The p-norm distance between each row of x1 and each row of x2 (batched)."""
+    from ._reductions import norm
+
+    if x1.dim() < 2 or x2.dim() < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.dim()}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: "
+                           f"{x1.shape[-1]} X2: {x2.shape[-1]}")
+    diff = O.sub(V.unsqueeze(x1, -2), V.unsqueeze(x2, -3))
+    return norm(diff, p, -1)
+
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:  # noqa: A002
+    from ._reductions import norm
+
+    return norm(O.sub(input, other), p)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * batch1 @ batch2 (input not read when beta is 0)."""
+    prod = O.matmul(batch1, batch2)
+    if alpha != 1:
+        prod = O.mul(prod, alpha)
+    if beta == 0:
+        return prod
+    return O.add(prod, input if beta == 1 else O.mul(input, beta))
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    return baddbmm(input, mat, vec, beta=beta, alpha=alpha)
+
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    from ._composite import outer
+
+    prod = outer(vec1, vec2)
+    if alpha != 1:
+        prod = O.mul(prod, alpha)
+    if beta == 0:
+        return prod
+    return O.add(prod, input if beta == 1 else O.mul(input, beta))
+
+
+def column_stack(tensors) -> Tensor:
+    """The tensors as columns: 0-d and 1-d ones become (n, 1), then joined along dim 1."""
+    from ._shape_ops import cat
+
+    return cat([V.reshape(t, -1, 1) if t.dim() < 2 else t for t in tensors], 1)
+
+
+def dstack(tensors) -> Tensor:
+    """The tensors, made at least 3-D ((n,) -> (1, n, 1), (m, n) -> (m, n, 1)), joined along
+    dim 2."""
+    from ._shape_ops import cat
+
+    def at3(t):
+        if t.dim() == 0:
+            return V.reshape(t, 1, 1, 1)
+        if t.dim() == 1:
+            return V.reshape(t, 1, -1, 1)
+        if t.dim() == 2:
+            return V.unsqueeze(t, -1)
+        return t
+    return cat([at3(t) for t in tensors], 2)
+
+
+def cartesian_prod(*tensors) -> Tensor:
+    """Every combination of one element from each 1-D tensor, as rows."""
+    from ._composite import meshgrid
+    from ._shape_ops import stack
+
+    if len(tensors) == 1:
+        return tensors[0]
+    grids = meshgrid(*tensors, indexing="ij")
+    return stack([V.reshape(g, -1) for g in grids], 1)
+
+
+def block_diag(*tensors) -> Tensor:
+    """The tensors (0-d as 1 x 1, 1-D as one row) along the diagonal of a zero matrix."""
+    from ._shape_ops import constant_pad_nd
+
+    mats = [V.reshape(t, 1, 1) if t.dim() == 0 else V.reshape(t, 1, -1) if t.dim() == 1 else t
+            for t in tensors]
+    for t in mats:
+        if t.dim() != 2:
+            raise RuntimeError("torch.block_diag: Input tensors must have 2 or fewer dimensions. "
+                               f"Input {mats.index(t)} has {t.dim()} dimensions")
+    rows = sum(t.shape[0] for t in mats)
+    cols = sum(t.shape[1] for t in mats)
+    out, r, c = None, 0, 0
+    for t in mats:
+        h, w = t.shape
+        padded = constant_pad_nd(t, [c, cols - c - w, r, rows - r - h])
+        out = padded if out is None else O.add(out, padded)
+        r, c = r + h, c + w
+    return out if out is not None else C.zeros(0, 0)
+
+
+def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *,  # noqa: A002
+             interpolation: str = "linear") -> Tensor:
+    """The q-th quantiles (q a number or a 1-D tensor in [0, 1]) along dim or of everything,
+    interpolated between the two nearest sorted values as `interpolation` says."""
+    from ._shape_ops import _gather
+    from ._sorting import sort
+
+    if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise RuntimeError("quantile() interpolation must be one of linear, lower, higher, "
+                           f"midpoint or nearest, but got {interpolation}")
+    qs = np.atleast_1d(np.asarray(host(q._data) if isinstance(q, Tensor) else q,
+                                  dtype=np.float64))
+    if ((qs < 0) | (qs > 1)).any():
+        if isinstance(q, Tensor):
+            raise RuntimeError("quantile() q values must be in the range [0, 1]")
+        raise RuntimeError(f"quantile() q must be in the range [0, 1] but got {q}")
+    from ._composite import isnan
+
+    x = V.reshape(input, -1) if dim is None else input
+    d = 0 if dim is None else _wrap_dim(int(dim), max(x.dim(), 1))
+    n = x.shape[d]
+    if n == 0:
+        raise RuntimeError("quantile() input tensor must be non-empty")
+    s, _ = sort(x, d)
+    with no_grad():  # a NaN anywhere along dim makes every quantile there NaN, as in torch
+        has_nan = O.gt(O.sum(isnan(x), d, True), 0)
+    outs = []
+    for qv in qs:
+        pos = qv * (n - 1)
+        lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+        if interpolation == "lower":
+            hi = lo
+        elif interpolation == "higher":
+            lo = hi
+        elif interpolation == "nearest":
+            lo = hi = int(np.round(pos))  # half to even, as torch
+        shape = tuple(1 if i == d else m for i, m in enumerate(s.shape))
+
+        def at(k):
+            idx = C.full(shape, k, dtype=C._dtype.int64, device=x.device)._data
+            return _gather(s, d, idx)
+        a, b = at(lo), at(hi)
+        if interpolation == "midpoint" and lo != hi:
+            v = O.add(a, O.mul(O.sub(b, a), 0.5))
+        elif interpolation == "linear" and lo != hi:
+            v = O.add(a, O.mul(O.sub(b, a), pos - lo))
+        else:
+            v = a
+        v = O.where(has_nan, np.nan, v)
+        if dim is None:
+            v = V.reshape(v, ())
+        elif not keepdim:
+            v = V.squeeze(v, d)
+        outs.append(v)
+    if isinstance(q, Tensor) and q.dim() == 1 or isinstance(q, (list, tuple)):
+        from ._shape_ops import stack
+
+        return stack(outs, 0)
+    return outs[0]
+
+
+__all__ = ["repeat_interleave", "nansum", "nanmean", "median", "nanmedian", "unique",
+           "tensor_split", "hsplit", "vsplit", "dsplit", "kron", "rot90", "logspace",
+           "std_mean", "var_mean", "aminmax", "deg2rad", "rad2deg", "frac", "fmax", "fmin",
+           "float_power", "hypot", "xlogy", "signbit", "copysign", "sgn", "heaviside", "inner",
+           "vdot", "cdist", "dist", "baddbmm", "addmv", "addr", "column_stack", "dstack",
+           "cartesian_prod", "block_diag", "quantile"]
+
+_FUNCTIONS_ONLY = {"logspace", "std_mean", "var_mean", "column_stack", "dstack",
+                   "cartesian_prod", "block_diag", "cdist"}
+METHODS = {name: globals()[name] for name in __all__ if name not in _FUNCTIONS_ONLY}

@@ -1,7 +1,7 @@
-"""repeat_interleave, median and nanmedian, nansum and nanmean, unique, tensor_split and
-hsplit/vsplit/dsplit, kron, rot90 and logspace (jitgrad/_extras.py): values against numpy,
-gradients against float64 central differences, values and gradients against torch where it
-is installed, and torch's errors."""
+"""The functions of jitgrad/_extras.py (repeat_interleave, median, nansum, unique, splits,
+kron, rot90, quantile, cdist, fmax, xlogy, copysign, baddbmm, block_diag, ...): values against
+numpy, gradients against float64 central differences, values against torch where it is
+installed, and torch's errors."""
 
 from __future__ import annotations
 
@@ -69,7 +69,87 @@ CASES = [
     ("rot90", lambda m, x: (m.rot90(x), x.rot90(2), m.rot90(x, -1, [1, 2])),
      lambda r: [r.standard_normal((2, 3, 4))],
      lambda x: (np.rot90(x), np.rot90(x, 2), np.rot90(x, -1, (1, 2))), True),
+    ("std_mean_var_mean", lambda m, x: (*m.std_mean(x, 1), *m.var_mean(x)),
+     lambda r: [r.standard_normal((3, 4))],
+     lambda x: (x.std(1, ddof=1), x.mean(1), x.var(ddof=1), x.mean()), True),
+    ("aminmax", lambda m, x: tuple(x.aminmax(dim=0)),
+     lambda r: [r.permutation(12).reshape(3, 4) * 0.5], lambda x: (x.min(0), x.max(0)), True),
+    ("deg2rad_rad2deg_frac", lambda m, x: (m.deg2rad(x), x.rad2deg(), m.frac(x)),
+     lambda r: [r.uniform(0.1, 0.9, (2, 3)) * r.choice([-3, 3], (2, 3))],
+     lambda x: (np.deg2rad(x), np.rad2deg(x), x - np.trunc(x)), True),
+    ("fmax_fmin", lambda m, x, y: (m.fmax(x, y), x.fmin(y)),
+     lambda r: [r.permutation(6).reshape(2, 3) * 1.0, r.permutation(6).reshape(2, 3) + 0.5],
+     lambda x, y: (np.fmax(x, y), np.fmin(x, y)), True),
+    ("fmax_nan", lambda m, x, y: m.fmax(x, y),
+     lambda r: [np.array([np.nan, 1.0, np.nan, 2.0]), np.array([3.0, np.nan, np.nan, 1.0])],
+     np.fmax, False),
+    ("float_power", lambda m, x: m.float_power(x, 2.5), lambda r: [r.uniform(0.5, 2.0, 4)],
+     lambda x: np.float_power(x, 2.5), True),
+    ("hypot", lambda m, x, y: m.hypot(x, y),
+     lambda r: [r.standard_normal(5), r.standard_normal(5)], np.hypot, True),
+    ("xlogy", lambda m, x, y: m.xlogy(x, y),
+     lambda r: [np.array([0.0, 1.5, -2.0, 0.0]), np.array([2.0, 0.5, 3.0, np.nan])],
+     lambda x, y: np.where((x == 0) & ~np.isnan(y), 0.0, x * np.log(y)), False),
+    ("xlogy_grad", lambda m, x, y: x.xlogy(y),
+     lambda r: [r.standard_normal(4), r.uniform(0.5, 2.0, 4)], lambda x, y: x * np.log(y),
+     True),
+    ("copysign_zeros", lambda m, x, y: m.copysign(x, y),
+     lambda r: [r.standard_normal(6), np.array([-0.0, 0.0, -1.5, 2.0, -3.0, 1.0])],
+     np.copysign, False),
+    ("copysign", lambda m, x, y: x.copysign(y),
+     lambda r: [r.standard_normal(6), r.uniform(0.5, 2.0, 6) * r.choice([-1, 1], 6)],
+     np.copysign, True),
+    ("signbit_heaviside", lambda m, x: (m.signbit(x), m.heaviside(x, m.tensor([0.5],
+                                                                              dtype=m.float64))),
+     lambda r: [np.array([-0.0, 0.0, -1.5, 2.0])],
+     lambda x: (np.signbit(x), np.heaviside(x, 0.5)), False),
+    ("inner_vdot", lambda m, x, y: (m.inner(x, y), m.vdot(x[0], y[1])),
+     lambda r: [r.standard_normal((2, 3)), r.standard_normal((4, 3))],
+     lambda x, y: (np.inner(x, y), np.vdot(x[0], y[1])), True),
+    ("cdist", lambda m, x, y: (m.cdist(x, y), m.cdist(x, y, p=1.0)),
+     lambda r: [r.standard_normal((2, 3, 4)), r.standard_normal((2, 5, 4))],
+     lambda x, y: (np.sqrt(((x[:, :, None] - y[:, None]) ** 2).sum(-1)),
+                   np.abs(x[:, :, None] - y[:, None]).sum(-1)), True),
+    ("dist", lambda m, x, y: m.dist(x, y, 3), lambda r: [r.standard_normal(5),
+                                                          r.standard_normal(5)],
+     lambda x, y: (np.abs(x - y) ** 3).sum() ** (1 / 3), True),
+    ("baddbmm_addmv_addr", lambda m, c, a, b: (m.baddbmm(c, a, b, beta=0.5, alpha=2.0),
+                                               m.addmv(c[0, :, 0], a[0], b[0, :, 1]),
+                                               m.addr(c[0], a[0, :, 0], b[0, 0], alpha=-1.0)),
+     lambda r: [r.standard_normal((2, 3, 5)), r.standard_normal((2, 3, 4)),
+                r.standard_normal((2, 4, 5))],
+     lambda c, a, b: (0.5 * c + 2.0 * a @ b, c[0, :, 0] + a[0] @ b[0, :, 1],
+                      c[0] - np.outer(a[0, :, 0], b[0, 0])), True),
+    ("stacks", lambda m, x, y: (m.column_stack([x[:, 0], y]), m.dstack([x, y])),
+     lambda r: [r.standard_normal((3, 2)), r.standard_normal((3, 2))],
+     lambda x, y: (np.column_stack([x[:, 0], y]), np.dstack([x, y])), True),
+    ("cartesian_prod", lambda m, x, y: m.cartesian_prod(x, y),
+     lambda r: [r.standard_normal(2), r.standard_normal(3)],
+     lambda x, y: np.stack([g.reshape(-1) for g in np.meshgrid(x, y, indexing="ij")], 1), True),
+    ("block_diag", lambda m, x, y, z: m.block_diag(x, y, z),
+     lambda r: [r.standard_normal((2, 3)), r.standard_normal(2), r.standard_normal(())],
+     lambda x, y, z: _block_diag(x, y.reshape(1, -1), z.reshape(1, 1)), True),
+    ("quantile", lambda m, x: (m.quantile(x, 0.3, dim=1),
+                               x.quantile(m.tensor([0.1, 0.5, 0.9], dtype=m.float64), dim=0,
+                                          keepdim=True),
+                               m.quantile(x, 0.75, interpolation="midpoint")),
+     lambda r: [r.permutation(12).reshape(3, 4) * 0.5],
+     lambda x: (np.quantile(x, 0.3, axis=1), np.quantile(x, [0.1, 0.5, 0.9], axis=0,
+                                                         keepdims=True),
+                np.quantile(x, 0.75, method="midpoint")), True),
+    ("quantile_nan", lambda m, x: m.quantile(x, 0.5, dim=1),
+     lambda r: [np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]])],
+     lambda x: np.array([np.nan, 5.0]), False),
 ]
+
+
+def _block_diag(*ms):
+    out = np.zeros((sum(m.shape[0] for m in ms), sum(m.shape[1] for m in ms)))
+    r = c = 0
+    for m in ms:
+        out[r:r + m.shape[0], c:c + m.shape[1]] = m
+        r, c = r + m.shape[0], c + m.shape[1]
+    return out
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -157,6 +237,19 @@ ERRORS = [
      "expected rotation dims to be different, but got dim0 = 0 and dim1 = 0"),
     ("nanmean_long", lambda m: m.nanmean(m.ones(2, dtype=m.int64)), RuntimeError,
      "nanmean(): expected input to have floating point or complex dtype but got Long"),
+    ("quantile_q", lambda m: m.quantile(m.ones(3), 1.5), RuntimeError,
+     "quantile() q must be in the range [0, 1] but got 1.5"),
+    ("quantile_empty", lambda m: m.quantile(m.ones(0), 0.5), RuntimeError,
+     "quantile() input tensor must be non-empty"),
+    ("quantile_interpolation", lambda m: m.quantile(m.ones(3), 0.5, interpolation="x"),
+     RuntimeError, "quantile() interpolation must be one of linear, lower, higher, midpoint "
+     "or nearest, but got x"),
+    ("heaviside_dtypes", lambda m: m.heaviside(m.ones(2), m.ones(1, dtype=m.float64)),
+     RuntimeError, "heaviside is not yet implemented for tensors with different dtypes."),
+    ("frac_long", lambda m: m.frac(m.ones(2, dtype=m.int64)), NotImplementedError,
+     "\"frac_cpu\" not implemented for 'Long'"),
+    ("cdist_columns", lambda m: m.cdist(m.ones(2, 3), m.ones(2, 4)), RuntimeError,
+     "X1 and X2 must have the same number of columns. X1: 3 X2: 4"),
 ]
 
 
