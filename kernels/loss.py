@@ -194,8 +194,11 @@ def _ce_index_grad_rows(x, lse, scale, tgt, w, wsum, ii, eps, out, lo, hi):
             continue
         s = scale[r]
         a = (1.0 - eps) * np.float64(w[t]) + eps / C * wsum
-        sa = cast(s * a, xr[0])
+        # lse rounded to x's dtype loses digits at large logits (its float32 ulp is 1e-3 near
+        # 1e4): exp(x - lse) is taken as exp(x - lr) * exp(lr - lse), the second factor in
+        # float64 and folded into the row's scale
         lr = cast(lse[r], xr[0])
+        sa = cast(s * a * math.exp(np.float64(lr) - lse[r]), xr[0])
         if eps != 0.0:
             sb = cast(s * eps / C, xr[0])
             for c in range(C):
@@ -264,10 +267,10 @@ def _ce_prob_grad_rows(x, lse, scale, p, w, eps, out, lo, hi):
         a = 0.0
         for c in range(C):
             a += np.float64(w[c]) * ((1.0 - eps) * pr[c] + u)
-        sa = cast(s * a, xr[0])
+        lr = cast(lse[r], xr[0])  # (the rounding of lse made up for, as in the index rows)
+        sa = cast(s * a * math.exp(np.float64(lr) - lse[r]), xr[0])
         s1 = cast(s * (1.0 - eps), xr[0])
         s2 = cast(s * u, xr[0])
-        lr = cast(lse[r], xr[0])
         for c in range(C):
             orow[c] = sa * fexp(xr[c] - lr) - w[c] * (s1 * pr[c] + s2)
 

@@ -327,6 +327,23 @@ def test_cross_entropy_huge_logits_vs_torch(scale, dtype, rng) -> None:
     _close(jo, to, rtol=1e-5)
 
 
+def test_cross_entropy_gradient_keeps_its_digits_at_huge_close_logits() -> None:
+    # Two logits 5.38 apart near 9430 (a draw that once failed the test above): rounding the
+    # row's log-sum-exp to float32 (ulp 1e-3 there) moved softmax by 3e-4 relative.
+    x = np.array([[-6384.6743, -3096.273, -3040.2463, -5614.723, 846.8824, 9425.438,
+                   9430.818]], np.float32)
+    d = np.float64(x[0, 6]) - np.float64(x[0, 5])
+    p5 = 1.0 / (1.0 + np.exp(d))
+    for target in (J.tensor([0]), J.tensor(np.full((1, 7), 1 / 7, np.float32))):
+        for ls in (0.0, 0.1):
+            jx = J.tensor(x, requires_grad=True)
+            F.cross_entropy(jx, target, label_smoothing=ls).backward()
+            g = jx.grad.cpu().numpy()[0]
+            q = ls / 7 + (1 - ls) * (np.eye(7)[0] if target.dim() == 1 else 1 / 7)
+            want = np.array([0, 0, 0, 0, 0, p5, 1 - p5]) - q
+            np.testing.assert_allclose(g, want, rtol=2e-6, atol=1e-7)
+
+
 def test_binary_cross_entropy_clamps_log_vs_torch() -> None:
     torch = _torch()
     x = np.array([0.0, 1.0, 0.5, 1e-30], np.float32)

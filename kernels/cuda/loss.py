@@ -143,8 +143,8 @@ def _ce_index_kernels(dtype):
                 continue
             s = scale[r]
             a = (1.0 - eps) * f64(w[tg]) + eps / C * wsum[0]
-            sa = T(s * a)
-            lr = T(lse[r])
+            lr = T(lse[r])  # (lse's rounding to T made up for in float64, as on the CPU)
+            sa = T(s * a * math.exp(f64(lr) - lse[r]))
             v = sa * math.exp(x[i] - lr)
             if eps != 0.0:
                 v = v - T(s * eps / C) * w[c]
@@ -228,10 +228,10 @@ def _ce_prob_kernels(dtype):
                 a += f64(w[c]) * ((1.0 - eps) * p[base + c] + u)
             a = _block_sum(sh, t, a, B)
             s = scale[r]
-            sa = T(s * a)
+            lr = T(lse[r])
+            sa = T(s * a * math.exp(f64(lr) - lse[r]))
             s1 = T(s * (1.0 - eps))
             s2 = T(s * u)
-            lr = T(lse[r])
             for c in range(t, C, B):
                 out[base + c] = sa * math.exp(x[base + c] - lr) - w[c] * (s1 * p[base + c] + s2)
 
