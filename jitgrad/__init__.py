@@ -13,13 +13,14 @@ from ._dtype import (bool_ as bool, dtype, float32, float64, get_default_dtype, 
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._format import set_printoptions
 from ._methods import bmm, dot, mm, mv
-from ._ops import (abs, add, clamp, div, eq, exp, ge, gt, le, log, logical_and, logical_not,
-                   logical_or, logical_xor, lt, matmul, max, maximum, mean, min, minimum, mul,
-                   ne, neg, positive, pow, reciprocal, relu, sigmoid, sign, sqrt, sub, sum, tanh,
-                   where)
+from ._ops import (abs, add, bitwise_xor, clamp, div, eq, exp, ge, gt, le, log, logical_and,
+                   logical_not, logical_or, logical_xor, lt, matmul, max, maximum, mean, min,
+                   minimum, mul, ne, neg, positive, pow, reciprocal, relu, sigmoid, sign, sqrt,
+                   sub, sum, tanh, where)
 from ._ops import broadcast_shapes as _broadcast2
 from ._ops import clone
 from ._views import (expand, flatten, permute, reshape, squeeze, t, transpose, unsqueeze)
+from ._views import transpose as swapdims
 from . import autograd
 from ._pointwise import *  # noqa: F401,F403
 from ._composite import *  # noqa: F401,F403

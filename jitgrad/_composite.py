@@ -94,23 +94,36 @@ def equal(input: Tensor, other: Tensor) -> bool:
 
 # --------------------------------------------------------------------------- new_* factories
 
+def _size_arg(size: tuple, kw: dict) -> tuple:
+    """The size given positionally or as size= (torch accepts both)."""
+    if "size" in kw:
+        if size:
+            raise TypeError("size was given both positionally and as size=")
+        size = kw.pop("size")
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size,)
+    return size
+
+
 def _like(self: Tensor, dtype, device) -> dict:
     return dict(dtype=self.dtype if dtype is None else dtype,
                 device=self.device if device is None else device)
 
 
 def new_zeros(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False,
-              **_) -> Tensor:
+              **kw) -> Tensor:
+    size = _size_arg(size, kw)
     return C.zeros(*size, requires_grad=requires_grad, **_like(self, dtype, device))
 
 
 def new_ones(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False,
-             **_) -> Tensor:
+             **kw) -> Tensor:
+    size = _size_arg(size, kw)
     return C.ones(*size, requires_grad=requires_grad, **_like(self, dtype, device))
 
 
 def new_empty(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False,
-              **_) -> Tensor:
+              **kw) -> Tensor:
+    size = _size_arg(size, kw)
     return C.empty(*size, requires_grad=requires_grad, **_like(self, dtype, device))
 
 
@@ -379,10 +392,13 @@ def meshgrid(*tensors, indexing: str | None = None):
     if indexing not in ("ij", "xy"):
         raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but "
                            f"received: {indexing}")
-    for t in tensors:
+    for i, t in enumerate(tensors):
+        _need_tensor(t, "meshgrid", "tensors", i + 1)
         if t.dim() > 1:
             raise RuntimeError("torch.meshgrid: Expected 0D or 1D tensor in the tensor list "
                                f"but got: {t}")
+        if t.dtype != tensors[0].dtype:
+            raise RuntimeError("meshgrid expects all tensors to have the same dtype")
     ts = [V.reshape(t, -1) for t in tensors]
     swap = indexing == "xy" and len(ts) >= 2  # "xy": the "ij" grids of (y, x, ...), the first
     if swap:                                  # two of them handed back swapped
@@ -421,7 +437,8 @@ def broadcast_tensors(*tensors):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     shape = ()
-    for t in tensors:
+    for i, t in enumerate(tensors):
+        _need_tensor(t, "broadcast_tensors", "tensors", i + 1)
         shape = O.broadcast_shapes(shape, tuple(t.shape))
     return tuple(t if tuple(t.shape) == shape else V.expand(t, *shape) for t in tensors)
 

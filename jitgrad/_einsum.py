@@ -124,7 +124,8 @@ def _contract(a: Tensor, sa: str, b: Tensor, sb: str, keep: set) -> tuple:
     size = {}
     for s, x in ((sa, a), (sb, b)):
         for c, n in zip(s, x.shape):
-            size[c] = max(size.get(c, 1), n)  # (sizes were checked by _check_sizes)
+            if size.get(c, 1) == 1:  # (sizes were checked by _check_sizes: 1 broadcasts,
+                size[c] = n          # and a zero-size dim stays zero)
 
     def arrange(x, s, order):
         x = V.permute(x, *[s.index(c) for c in order]) if list(s) != order else x
@@ -182,9 +183,15 @@ def einsum(equation: str, *operands) -> Tensor:
 
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """Sum the products of a's last `dims` dims with b's first (or the listed dims pairs)."""
+    from .tensor import _wrap_dim
+
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
     if isinstance(dims, int):
         if dims < 0:
             raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        if dims > min(a.dim(), b.dim()):
+            raise RuntimeError(f"tensordot expects dims < ndim_a or ndim_b, but got dims={dims}")
         da = list(range(a.dim() - dims, a.dim()))
         db = list(range(dims))
     else:
@@ -193,11 +200,22 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
         db = [db] if isinstance(db, int) else list(db)
     if len(da) != len(db):
         raise RuntimeError("both dimension lists should have same length")
+    da = [_wrap_dim(int(i), a.dim()) for i in da]
+    db = [_wrap_dim(int(j), b.dim()) for j in db]
+    for ds in (da, db):
+        for d in ds:
+            if ds.count(d) > 1:
+                raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+    for i, j in zip(da, db):
+        if a.shape[i] != b.shape[j]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size "
+                               f"{a.shape[i]} in dim {i} and second has size {b.shape[j]} in "
+                               f"dim {j}")
     letters = iter(string.ascii_letters)
     sa = [next(letters) for _ in range(a.dim())]
     sb = [next(letters) for _ in range(b.dim())]
     for i, j in zip(da, db):
-        sb[j % b.dim()] = sa[i % a.dim()]
+        sb[j] = sa[i]
     out = [c for c in sa if c not in sb] + [c for c in sb if c not in sa]
     return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
 

@@ -11,8 +11,10 @@ import numpy as np
 from . import _creation as C
 from . import _ops as O
 from . import _views as V
+from . import derivatives as D
 from ._device import host
 from .autograd.grad_mode import no_grad
+from .autograd.graph import OUTPUT, record
 from .tensor import Tensor, _wrap_dim
 
 return_types_median = namedtuple("median", ["values", "indices"])
@@ -88,9 +90,10 @@ def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Te
     if not input.dtype.is_floating_point:
         raise RuntimeError("nanmean(): expected input to have floating point or complex dtype "
                            f"but got {O.torch_name(input._data.dtype)}")
+    x = O.to_dtype(input, dtype) if dtype is not None else input
     with no_grad():
-        count = O.sum(O.logical_not(isnan(input)), dim, keepdim)
-    return O.div(nansum(input, dim, keepdim), count)
+        count = O.sum(O.logical_not(isnan(x)), dim, keepdim)
+    return O.div(nansum(x, dim, keepdim), count)
 
 
 def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, fn: str):
@@ -102,9 +105,10 @@ def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, fn: str):
     if dim is None:
         if x.numel() == 0:  # torch's median of nothing is NaN
             return C.full((), np.nan, dtype=x.dtype, device=x.device)
-        flat = V.reshape(x, -1)
-        values, _ = _median(flat, 0, False, ignore_nan, fn)
-        return values
+        with no_grad():
+            values, _ = _median(V.reshape(x, -1), 0, False, ignore_nan, fn)
+        # the gradient is shared evenly by every element equal to the median, as in torch
+        return record(D.MEDIAN_ALL, values, (x,), (x, OUTPUT))
     d = _wrap_dim(int(dim), max(x.dim(), 1))
     if x.dim() == 0:
         x = V.reshape(x, 1)
@@ -136,9 +140,13 @@ def median(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A002
     return _median(input, dim, keepdim, False, "median")
 
 
+return_types_nanmedian = namedtuple("nanmedian", ["values", "indices"])
+
+
 def nanmedian(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A002
     """median over the elements that are not NaN."""
-    return _median(input, dim, keepdim, True, "nanmedian")
+    out = _median(input, dim, keepdim, True, "nanmedian")
+    return return_types_nanmedian(*out) if isinstance(out, tuple) else out
 
 
 # --------------------------------------------------------------------------- unique
@@ -181,6 +189,10 @@ def tensor_split(input: Tensor, indices_or_sections, dim: int = 0):  # noqa: A00
     n = input.shape[d]
     ios = indices_or_sections
     if isinstance(ios, Tensor):
+        if ios.dim() > 1:
+            raise RuntimeError("tensor_split expected tensor_indices_or_sections to be a "
+                               "zero-dimensional or one-dimensional tensor, but got a tensor "
+                               f"with {ios.dim()} dims")
         ios = np.asarray(host(ios._data)).tolist()
     if isinstance(ios, (int, np.integer)):
         k = int(ios)
@@ -292,6 +304,8 @@ def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,  
     from ._ops import mean
     from ._reductions import std
 
+    if dim is None and keepdim:
+        dim = tuple(range(input.dim()))
     return (std(input, dim, unbiased, keepdim, correction=correction),
             mean(input, dim, keepdim) if dim is not None else mean(input))
 
@@ -301,6 +315,8 @@ def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,  
     from ._ops import mean
     from ._reductions import var
 
+    if dim is None and keepdim:
+        dim = tuple(range(input.dim()))
     return (var(input, dim, unbiased, keepdim, correction=correction),
             mean(input, dim, keepdim) if dim is not None else mean(input))
 
@@ -332,22 +348,27 @@ def frac(input: Tensor) -> Tensor:  # noqa: A002
     return O.sub(input, t)
 
 
-def _nan_aware(a: Tensor, b: Tensor, op) -> Tensor:
+def _nan_aware(a: Tensor, b: Tensor, keep_a) -> Tensor:
+    """a where keep_a(a, b) holds or b is NaN (ties go to a, as torch's gradient does), else b;
+    b where a is NaN."""
     from ._composite import isnan
 
+    _need(a, "fmax")
+    _need(b, "fmax", "other", 2)
     with no_grad():
-        na, nb = isnan(a), isnan(b)
-    return O.where(na, b, O.where(nb, a, op(a, b)))
+        take_a = O.logical_and(O.logical_not(isnan(a)),
+                               O.logical_or(isnan(b), keep_a(a, b)))
+    return O.where(take_a, a, b)
 
 
 def fmax(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """maximum, ignoring a NaN where the other value is a number."""
-    return _nan_aware(input, other, O.maximum)
+    return _nan_aware(input, other, O.ge)
 
 
 def fmin(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """minimum, ignoring a NaN where the other value is a number."""
-    return _nan_aware(input, other, O.minimum)
+    return _nan_aware(input, other, O.le)
 
 
 def float_power(input, exponent) -> Tensor:  # noqa: A002
@@ -367,14 +388,15 @@ def xlogy(input, other) -> Tensor:  # noqa: A002
     """input * log(other), 0 where input is 0 (unless other is NaN)."""
     from ._composite import isnan
 
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("xlogy(): expected a Tensor among the arguments")
     x = input if isinstance(input, Tensor) else C.tensor(float(input))
-    y = other if isinstance(other, Tensor) else float(other)
-    prod = O.mul(_float(x), O.log(y) if isinstance(y, Tensor) else float(np.log(y)))
+    y = other if isinstance(other, Tensor) else C.tensor(float(other), dtype=x.dtype if
+                                                         x.dtype.is_floating_point else None)
     with no_grad():
-        zero = O.eq(x, 0)
-        if isinstance(y, Tensor):
-            zero = O.logical_and(zero, O.logical_not(isnan(y)))
-    return O.where(zero, 0.0, prod)
+        zero = O.logical_and(O.eq(x, 0), O.logical_not(isnan(y)))
+        ones = O.where(zero, 1.0, _float(y))  # log(1) = 0 where the result is pinned to 0,
+    return O.where(zero, 0.0, O.mul(_float(x), O.log(O.where(zero, ones, y))))  # grads too
 
 
 def signbit(input: Tensor) -> Tensor:  # noqa: A002
@@ -388,6 +410,7 @@ def signbit(input: Tensor) -> Tensor:  # noqa: A002
 
 def copysign(input, other) -> Tensor:  # noqa: A002
     """|input| with other's sign (bit)."""
+    _need(input, "copysign")
     x = _float(input)
     neg = signbit(other) if isinstance(other, Tensor) else C.tensor(bool(np.signbit(other)))
     a = O.abs(x)
@@ -400,6 +423,8 @@ def sgn(input: Tensor) -> Tensor:  # noqa: A002
 
 def heaviside(input: Tensor, values: Tensor) -> Tensor:  # noqa: A002
     """0 below zero, 1 above, `values` at zero."""
+    _need(input, "heaviside")
+    _need(values, "heaviside", "values", 2)
     if input.dtype != values.dtype:
         raise RuntimeError("heaviside is not yet implemented for tensors with different "
                            "dtypes.")
@@ -412,8 +437,13 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """Sums of products over the last dims (a dot product for vectors)."""
     from ._einsum import tensordot
 
+    _need(input, "inner")
+    _need(other, "inner", "other", 2)
     if input.dim() == 0 or other.dim() == 0:
         return O.mul(input, other)
+    if input.shape[-1] != other.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but "
+                           f"got shapes {list(input.shape)} and {list(other.shape)}")
     return tensordot(input, other, ([-1], [-1]))
 
 
@@ -427,8 +457,12 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
     """The p-norm distance between each row of x1 and each row of x2 (batched)."""
     from ._reductions import norm
 
+    _need(x1, "cdist", "x1")
+    _need(x2, "cdist", "x2", 2)
     if x1.dim() < 2 or x2.dim() < 2:
         raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.dim()}D")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
     if x1.shape[-1] != x2.shape[-1]:
         raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: "
                            f"{x1.shape[-1]} X2: {x2.shape[-1]}")
@@ -444,6 +478,11 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:  # noqa: A002
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """beta * input + alpha * batch1 @ batch2 (input not read when beta is 0)."""
+    for t, name, pos in ((input, "input", 1), (batch1, "batch1", 2), (batch2, "batch2", 3)):
+        _need(t, "baddbmm", name, pos)
+    for t, name in ((batch1, "batch1"), (batch2, "batch2")):
+        if t.dim() != 3:
+            raise RuntimeError(f"{name} must be a 3D tensor")
     prod = O.matmul(batch1, batch2)
     if alpha != 1:
         prod = O.mul(prod, alpha)
@@ -453,7 +492,18 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
 
 
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
-    return baddbmm(input, mat, vec, beta=beta, alpha=alpha)
+    """beta * input + alpha * mat @ vec."""
+    for t, name, pos in ((input, "input", 1), (mat, "mat", 2), (vec, "vec", 3)):
+        _need(t, "addmv", name, pos)
+    if mat.dim() != 2 or vec.dim() != 1 or input.dim() > 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input.dim()}, "
+                           f"{mat.dim()}, {vec.dim()}")
+    prod = O.matmul(mat, vec)
+    if alpha != 1:
+        prod = O.mul(prod, alpha)
+    if beta == 0:
+        return prod
+    return O.add(prod, input if beta == 1 else O.mul(input, beta))
 
 
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
@@ -495,6 +545,10 @@ def cartesian_prod(*tensors) -> Tensor:
     from ._composite import meshgrid
     from ._shape_ops import stack
 
+    for i, t in enumerate(tensors):
+        _need(t, "cartesian_prod", "tensors", i + 1)
+        if t.dim() != 1:
+            raise RuntimeError(f"Expect a 1D vector, but got shape {list(t.shape)}")
     if len(tensors) == 1:
         return tensors[0]
     grids = meshgrid(*tensors, indexing="ij")
@@ -505,6 +559,8 @@ def block_diag(*tensors) -> Tensor:
     """The tensors (0-d as 1 x 1, 1-D as one row) along the diagonal of a zero matrix."""
     from ._shape_ops import constant_pad_nd
 
+    for i, t in enumerate(tensors):
+        _need(t, "block_diag", "tensors", i + 1)
     mats = [V.reshape(t, 1, 1) if t.dim() == 0 else V.reshape(t, 1, -1) if t.dim() == 1 else t
             for t in tensors]
     for t in mats:
@@ -519,7 +575,7 @@ def block_diag(*tensors) -> Tensor:
         padded = constant_pad_nd(t, [c, cols - c - w, r, rows - r - h])
         out = padded if out is None else O.add(out, padded)
         r, c = r + h, c + w
-    return out if out is not None else C.zeros(0, 0)
+    return out if out is not None else C.zeros(1, 0)
 
 
 def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *,  # noqa: A002
@@ -572,7 +628,7 @@ def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *,  # noqa: A002
             v = a
         v = O.where(has_nan, np.nan, v)
         if dim is None:
-            v = V.reshape(v, ())
+            v = V.reshape(v, (1,) * input.dim() if keepdim else ())
         elif not keepdim:
             v = V.squeeze(v, d)
         outs.append(v)

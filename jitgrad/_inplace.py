@@ -323,7 +323,7 @@ def _binary_fast(kname: str, op):
 
 
 def methods() -> dict:
-    from . import _composite, _pointwise, _shape_ops
+    from . import _composite, _extras, _pointwise, _shape_ops
 
     table = {
         "add_": _binary_fast("add", _ops.add), "sub_": _binary_fast("sub", _ops.sub),
@@ -339,6 +339,8 @@ def methods() -> dict:
         "sign_": method(_ops.sign), "reciprocal_": method(_ops.reciprocal),
         "copy_": method(overwrite), "fill_": method(filled), "zero_": method(zeroed),
         "uniform_": method(uniformed), "normal_": method(normaled),
+        "nan_to_num_": method(_composite.nan_to_num), "xlogy_": method(_extras.xlogy),
+        "frac_": method(_extras.frac),
         "__ipow__": method(_ops.pow), "__imod__": method(_pointwise.remainder),
         "__ifloordiv__": method(_pointwise.floor_divide),
         "__iand__": method(_ops.bitwise_and), "__ior__": method(_ops.bitwise_or),
@@ -359,7 +361,8 @@ def methods() -> dict:
 _INPLACE_FAMILY_NAMES = {
     "sin", "cos", "tan", "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "square",
     "floor", "ceil", "round", "trunc", "fmod", "remainder", "floor_divide", "atan2", "erf",
-    "lerp", "addcmul",
+    "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsin", "arccos",
+    "arctan", "arcsinh", "arccosh", "arctanh", "lerp", "addcmul",
     "addcdiv", "masked_fill", "index_add", "scatter", "scatter_add", "index_fill", "tril",
     "triu", "hardtanh", "leaky_relu", "elu", "silu", "mish", "logaddexp",
 }

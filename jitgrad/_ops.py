@@ -130,6 +130,14 @@ def operands(a, b):
             ad = ad.astype(dt)
         tb = constant(s, dt)
         return a, tb, ad, tb._data
+    if not isinstance(b, Tensor):  # two numbers (where(mask, 1, 0)): a becomes a 0-d tensor
+        s = _scalar(a)
+        if s is None:
+            raise TypeError(f"unsupported operand type: {type(a).__name__}")
+        a = constant(s, np.dtype(np.bool_) if isinstance(s, bool) else
+                     _dtype.get_default_dtype().np if isinstance(s, float) else
+                     np.dtype(np.int64))
+        return operands(a, b)
     tb, ta, bd, ad = operands(b, a)
     return ta, tb, ad, bd
 

@@ -642,6 +642,15 @@ def _trace_backward(g, shape):
     return O.mul(_creation.eye(n, m, dtype=g.dtype, device=g.device), g)
 
 
+def _median_all_backward(g, x, ans):
+    """g shared evenly by the elements equal to the median (NaNs when it is NaN)."""
+    from . import _composite
+
+    hit = O.logical_or(O.eq(x, ans), O.logical_and(_composite.isnan(x), _composite.isnan(ans)))
+    return O.div(O.where(hit, g, 0.0), O.sum(hit))
+
+
+MEDIAN_ALL = defvjp("MedianBackward0", _median_all_backward)
 MASKED_SELECT = defvjp("MaskedSelectBackward0", _masked_select_backward)
 NAN_TO_NUM = defvjp("NanToNumBackward0", _nan_to_num_backward)
 TRACE = defvjp("TraceBackward0", _trace_backward)

@@ -208,3 +208,25 @@ def test_size_attributes() -> None:
     x = J.ones(3, 4, dtype=jitgrad.float64)
     assert x.itemsize == 8 and x.nbytes == 96 and x[:, 1].nbytes == 24
     assert not x.is_complex() and J.ones(2, dtype=jitgrad.int32).itemsize == 4
+
+
+def test_review_regressions_composite() -> None:
+    x = J.ones(2)
+    assert tuple(x.new_zeros(size=(2, 3)).shape) == (2, 3)  # size= was swallowed (0-d)
+    assert tuple(x.new_empty(size=[4]).shape) == (4,) and tuple(x.new_ones(3, 2).shape) == (3, 2)
+    m = J.tensor([1.0, -1.0, 2.0]) > 0
+    w = J.where(m, 1, 0)  # two numbers: used to recurse forever
+    assert w.dtype == jitgrad.int64 and w.cpu().numpy().tolist() == [1, 0, 1]
+    assert J.where(m, 1.0, 0).dtype == jitgrad.float32
+    y = J.tensor([0.3, -0.5])
+    y.asin_()
+    np.testing.assert_allclose(y.cpu().numpy(), np.arcsin([0.3, -0.5]), rtol=1e-6)
+    z = J.tensor([float("nan"), float("inf"), 1.0])
+    assert z.nan_to_num_() is z and z.cpu().numpy()[0] == 0
+    assert tuple(J.swapdims(J.ones(2, 3), 0, 1).shape) == (3, 2)
+    assert J.bitwise_xor(J.tensor([True, True]), J.tensor([True, False])).cpu().numpy().tolist() \
+        == [False, True]
+    with pytest.raises(TypeError, match="must be Tensor"):
+        J.broadcast_tensors(J.ones(2), 2.0)
+    with pytest.raises(RuntimeError, match="meshgrid expects all tensors to have the same dtype"):
+        J.meshgrid(J.ones(2), J.ones(2, dtype=jitgrad.float64), indexing="ij")

@@ -111,3 +111,15 @@ def test_errors_as_torch(case) -> None:
     with pytest.raises(RuntimeError) as info:
         fn(torch)
     assert text in str(info.value)
+
+
+def test_zero_size_dims_and_tensordot_dims_checks() -> None:
+    assert tuple(J.einsum("bij,bjk->bik", J.zeros(0, 2, 3), J.zeros(0, 3, 4)).shape) == (0, 2, 4)
+    assert J.einsum("ij,jk->ik", J.zeros(2, 0), J.zeros(0, 3)).cpu().numpy().tolist() == \
+        [[0.0] * 3] * 2
+    assert tuple(J.tensordot(J.zeros(0, 3), J.zeros(3, 2), 1).shape) == (0, 2)
+    assert tuple(J.tensordot(J.ones(2, 3), J.ones(3, 2), dims=J.tensor(1)).shape) == (2, 2)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        J.tensordot(J.ones(2, 3), J.ones(3), ([1], [1]))
+    with pytest.raises(RuntimeError, match="dim 1 appears multiple times in the list of dims"):
+        J.tensordot(J.ones(2, 3), J.ones(2, 3), ([1, 1], [1, 1]))

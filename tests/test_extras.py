@@ -268,3 +268,44 @@ def test_errors_as_torch(case) -> None:
     with pytest.raises(exc) as info:
         fn(torch)
     assert text in str(info.value)
+
+
+def test_review_regressions_extras() -> None:
+    m = J.ones(2, 3)
+    assert tuple(J.std_mean(m, keepdim=True)[1].shape) == (1, 1)
+    assert tuple(J.var_mean(m, keepdim=True)[0].shape) == (1, 1)
+    assert tuple(J.quantile(m, 0.5, keepdim=True).shape) == (1, 1)
+    assert J.nanmean(J.ones(3), dtype=J.float64).dtype == J.float64
+    assert type(J.nanmedian(J.ones(2, 2), 1)).__name__ == "nanmedian"
+    assert tuple(J.block_diag().shape) == (1, 0)
+    # median's gradient is shared by the elements equal to it
+    x = J.tensor([1.0, 2.0, 2.0, 2.0, 5.0], requires_grad=True)
+    J.median(x).backward()
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [0, 1 / 3, 1 / 3, 1 / 3, 0])
+    # fmax/fmin: a tie's gradient goes to input, a NaN's to the other operand
+    a = J.tensor([1.0, 2.0, float("nan")], requires_grad=True)
+    b = J.tensor([1.0, float("nan"), 3.0], requires_grad=True)
+    J.fmax(a, b).sum().backward()
+    assert a.grad.cpu().numpy().tolist() == [1, 1, 0] and b.grad.cpu().numpy().tolist() == [0, 0, 1]
+    # xlogy: NaN from a number `other`; no NaN gradient where input is 0
+    assert np.isnan(J.xlogy(J.tensor([0.0]), float("nan")).item())
+    u = J.tensor([0.0, 2.0], requires_grad=True)
+    J.xlogy(u, J.tensor([0.0, 3.0])).sum().backward()
+    np.testing.assert_allclose(u.grad.cpu().numpy(), [0.0, np.log(3.0)], rtol=1e-6)
+    for fn, text in ((lambda: J.addmv(J.ones(3), J.ones(3, 4), J.ones(4, 1)),
+                      "vector + matrix @ vector expected, got 1, 2, 2"),
+                     (lambda: J.cdist(J.ones(2, 3), J.ones(2, 3), p=-1),
+                      "cdist only supports non-negative p values"),
+                     (lambda: J.cartesian_prod(J.ones(2, 2), J.ones(2)),
+                      "Expect a 1D vector, but got shape [2, 2]"),
+                     (lambda: J.inner(J.ones(2, 3), J.ones(1)),
+                      "inner() the last dimension must match on both input tensors but got "
+                      "shapes [2, 3] and [1]"),
+                     (lambda: J.tensor_split(J.ones(3), J.tensor([[1]])),
+                      "tensor_split expected tensor_indices_or_sections to be a "
+                      "zero-dimensional or one-dimensional tensor")):
+        with pytest.raises(RuntimeError) as info:
+            fn()
+        assert text in str(info.value)
+    with pytest.raises(TypeError, match="heaviside\\(\\): argument 'values'"):
+        J.heaviside(J.ones(2), 0.5)
