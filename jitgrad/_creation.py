@@ -31,6 +31,27 @@ def _np_dtype(dtype, default=None) -> np.dtype:
     return _dtype.to_dtype(dtype).np
 
 
+# Keyword arguments torch's factories take that change nothing here (strided CPU/CUDA memory
+# only); anything else is a typo or unsupported, and raises as in torch.
+_IGNORED_KW = {"layout", "pin_memory", "memory_format", "names"}
+
+
+def _kw(fn: str, size: tuple, kw: dict) -> tuple:
+    """size, taken from size= when not given positionally; unknown keywords raise."""
+    if "size" in kw:
+        if size:
+            raise TypeError(f"{fn}() got multiple values for argument 'size'")
+        v = kw.pop("size")
+        size = (tuple(v),) if isinstance(v, (tuple, list)) else (v,)
+    if kw.get("out") is not None:
+        raise TypeError(f"{fn}(): out= is not supported")
+    kw.pop("out", None)
+    for k in kw:
+        if k not in _IGNORED_KW:
+            raise TypeError(f"{fn}() got an unexpected keyword argument '{k}'")
+    return size
+
+
 def _size(size) -> tuple:
     if len(size) == 1 and not isinstance(size[0], (int, np.integer)):
         size = tuple(size[0])
@@ -151,15 +172,18 @@ def from_numpy(a: np.ndarray) -> Tensor:
     return _wrap(a)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    size = _kw("empty", size, kw)
     return _finish(np.empty(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    size = _kw("zeros", size, kw)
     return _finish(np.zeros(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    size = _kw("ones", size, kw)
     return _finish(np.ones(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
 
 
@@ -267,13 +291,15 @@ Generator = _random.Generator
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False,
-         **_) -> Tensor:
+         **kw) -> Tensor:
+    size = _kw("rand", size, kw)
     dt = _np_dtype(dtype)
     return _finish(_random.uniform(_size(size), dt, generator=generator), requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False,
-          **_) -> Tensor:
+          **kw) -> Tensor:
+    size = _kw("randn", size, kw)
     dt = _np_dtype(dtype)
     return _finish(_random.normal(_size(size), dt, generator=generator), requires_grad, device)
 

@@ -581,12 +581,21 @@ def clamp(x: Tensor, min=None, max=None, *, _rule=None):  # noqa: A002 - torch's
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        # min(max(x, lo), hi) by the maximum/minimum kernels; the gradient is torch's
+        # (x's where lo <= x <= hi, a bound's where it clipped), not maximum's tie split
+        with grad_mode.no_grad():
+            out = x
+            if min is not None:
+                out = maximum(out, min)
+            if max is not None:
+                out = minimum(out, max)
+        bounds = tuple(b if isinstance(b, Tensor) or b is None else
+                       as_tensor_operand(b, x) for b in (min, max))
+        if bounds[0] is not None and bounds[1] is not None:
+            return record(D.CLAMP_TENSOR, out, (x, *bounds), (x, *bounds))
+        if bounds[0] is not None:
+            return record(D.CLAMP_MIN_TENSOR, out, (x, bounds[0]), (x, bounds[0]))
+        return record(D.CLAMP_MAX_TENSOR, out, (x, bounds[1]), (x, bounds[1]))
     d = x._data
     if d.dtype.kind != "f" and any(isinstance(v, float) for v in (min, max)):
         d = d.astype(_dtype.get_default_dtype().np)

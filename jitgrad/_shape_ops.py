@@ -934,6 +934,11 @@ def masked_fill(input: Tensor, mask: Tensor, value):  # noqa: A002 - torch's nam
         if s is None:
             raise TypeError(f"masked_fill(): argument 'value' must be Number or Tensor, not "
                             f"{type(value).__name__}")
+        if xd.dtype.kind in "iu" and not isinstance(s, bool):
+            info = np.iinfo(xd.dtype)
+            if not (np.isfinite(s) and info.min <= s <= info.max):
+                raise RuntimeError(f"value cannot be converted to type {xd.dtype.name}_t "
+                                   "without overflow")
         v = np.array(s).astype(xd.dtype)
     shape = _ops.broadcast_shapes(md.shape, xd.shape)
     out = _wrap(_backend(xd).ternary("where", md, v, xd, shape))

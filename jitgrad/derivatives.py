@@ -145,6 +145,19 @@ SIGMOID = defvjp("SigmoidBackward0", lambda g, ans: O.sigmoid_backward(g, ans))
 RELU = defvjp("ReluBackward0", lambda g, ans: O.relu_backward(g, ans))
 CLAMP = defvjp("ClampBackward1",
                lambda g, x, lo, hi: O.where(_in_range(x, lo, hi), g, 0.0))
+def _clip(g, keep):
+    return O.where(keep, g, 0.0)
+
+
+CLAMP_TENSOR = defvjp(  # clamp(x, min=tensor, max=tensor)
+    "ClampBackward0",
+    lambda g, x, lo, hi: _clip(g, O.logical_and(O.ge(x, lo), O.le(x, hi))),
+    lambda g, x, lo, hi: _clip(g, O.lt(x, lo)),
+    lambda g, x, lo, hi: _clip(g, O.logical_and(O.ge(x, lo), O.gt(x, hi))))
+CLAMP_MIN_TENSOR = defvjp("ClampMinBackward1", lambda g, x, lo: _clip(g, O.ge(x, lo)),
+                          lambda g, x, lo: _clip(g, O.lt(x, lo)))
+CLAMP_MAX_TENSOR = defvjp("ClampMaxBackward1", lambda g, x, hi: _clip(g, O.le(x, hi)),
+                          lambda g, x, hi: _clip(g, O.gt(x, hi)))
 CLAMP_MIN = defvjp("ClampMinBackward0", CLAMP.vjps[0])
 CLAMP_MAX = defvjp("ClampMaxBackward0", CLAMP.vjps[0])
 ADDMM_SCALED = defvjp(  # torch.addmm's beta * input + alpha * m1 @ m2 (linear: ADDMM below)
@@ -213,10 +226,14 @@ def _evenly(g, x, ans):
 
 MAX_ALL = defvjp("MaxBackward1", _evenly)
 MIN_ALL = defvjp("MinBackward1", _evenly)
-MAX_DIM = defvjp("MaxBackward0",
-                 lambda g, shape, dim, idx, keepdim: O.scatter_dim(g, shape, dim, idx, keepdim))
-MIN_DIM = defvjp("MinBackward0",
-                 lambda g, shape, dim, idx, keepdim: O.scatter_dim(g, shape, dim, idx, keepdim))
+def _extreme_dim_backward(g, shape, dim, idx, keepdim):
+    if shape == ():  # max/min over the one "dim" of a 0-d tensor: the value itself
+        return g
+    return O.scatter_dim(g, shape, dim, idx, keepdim)
+
+
+MAX_DIM = defvjp("MaxBackward0", _extreme_dim_backward)
+MIN_DIM = defvjp("MinBackward0", _extreme_dim_backward)
 SCATTER_DIM = defvjp("ValueSelectingReductionBackwardBackward0",
                      lambda g, dim, idx, keepdim: O.gather_dim(g, dim, idx, keepdim))
 GATHER_DIM = defvjp("GatherBackward0",

@@ -142,7 +142,7 @@ def _relu(T):
     zero = T(0)
 
     def f(x):
-        return x if x > zero else zero
+        return zero if x <= zero else x  # NaN stays NaN, as in torch
     return f
 
 
@@ -555,7 +555,7 @@ def _relu_backward(T):
     zero = T(0)
 
     def f(g, y):
-        return g if y > zero else zero
+        return zero if y <= zero else g  # a NaN output passes g on, as in torch
     return f
 
 
@@ -764,11 +764,8 @@ def _clamp(T):
     def f(x, lo, hi):
         if x != x:
             return x
-        if x < lo:
-            return lo
-        if x > hi:
-            return hi
-        return x
+        v = lo if x < lo else x
+        return hi if v > hi else v  # min(max(x, lo), hi): hi wherever lo > hi, as in torch
     return f
 
 

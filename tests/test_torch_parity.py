@@ -1,0 +1,75 @@
+"""Behaviours found by differential testing against torch: each test pins one case where
+jitgrad once differed from torch (a value, a gradient, an error), checked against the closed
+form and against torch where it is installed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from on_device import J
+
+import jitgrad
+
+NAN = float("nan")
+
+
+def test_relu_keeps_nan_and_passes_its_gradient() -> None:
+    x = J.tensor([NAN, 1.0, -1.0, 0.0], requires_grad=True)
+    y = J.relu(x)
+    out = y.detach().cpu().numpy()
+    assert np.isnan(out[0]) and out[1:].tolist() == [1.0, 0.0, 0.0]
+    y.sum().backward()
+    assert x.grad.cpu().numpy().tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert np.isnan(jitgrad.nn.functional.relu(J.tensor([NAN])).item())
+
+
+def test_clamp_with_min_above_max_gives_max() -> None:
+    assert J.tensor([1.0, 5.0, -2.0]).clamp(3, 1).cpu().numpy().tolist() == [1.0, 1.0, 1.0]
+    assert J.tensor([1, 5]).clamp(3, 1).cpu().numpy().tolist() == [1, 1]
+
+
+def test_clamp_with_tensor_bounds_has_torchs_gradient() -> None:
+    x = J.tensor([0.0, 0.5, 1.0, -1.0, 2.0], requires_grad=True)
+    lo = J.zeros(5, requires_grad=True)
+    hi = J.ones(5, requires_grad=True)
+    y = x.clamp(lo, hi)
+    assert y.grad_fn.name() == "ClampBackward0"
+    y.sum().backward()  # a tie with a bound keeps x's gradient whole
+    assert x.grad.cpu().numpy().tolist() == [1, 1, 1, 0, 0]
+    assert lo.grad.cpu().numpy().tolist() == [0, 0, 0, 1, 0]
+    assert hi.grad.cpu().numpy().tolist() == [0, 0, 0, 0, 1]
+    x.grad = None
+    z = J.clamp_min(x, J.zeros(5))
+    assert z.grad_fn.name() == "ClampMinBackward1"
+    z.sum().backward()
+    assert x.grad.cpu().numpy().tolist() == [1, 1, 1, 0, 1]
+    assert x.clamp(max=J.ones(5)).grad_fn.name() == "ClampMaxBackward1"
+
+
+def test_factories_take_size_and_refuse_unknown_keywords() -> None:
+    assert tuple(J.zeros(size=(2, 3)).shape) == (2, 3)
+    assert tuple(J.ones(size=[4]).shape) == (4,) and tuple(J.empty(size=2).shape) == (2,)
+    assert tuple(J.randn(size=(3,)).shape) == (3,) and tuple(J.rand(2, 2).shape) == (2, 2)
+    assert tuple(J.ones(2, layout=None, pin_memory=False).shape) == (2,)
+    with pytest.raises(TypeError, match="ones\\(\\) got an unexpected keyword argument 'dtpye'"):
+        J.ones(2, 3, dtpye=jitgrad.int64)
+
+
+def test_integer_masked_fill_refuses_values_it_cannot_hold() -> None:
+    m = J.tensor([True, False])
+    with pytest.raises(RuntimeError, match="value cannot be converted to type int64_t without "
+                                           "overflow"):
+        J.tensor([1, 2]).masked_fill(m, -float("inf"))
+    with pytest.raises(RuntimeError, match="uint8_t without overflow"):
+        J.tensor([1, 2], dtype=jitgrad.uint8).masked_fill(m, 300)
+    assert J.tensor([1, 2]).masked_fill(m, 2.7).cpu().numpy().tolist() == [2, 2]
+
+
+def test_max_over_the_dim_of_a_0d_tensor_differentiates() -> None:
+    x = J.tensor(2.0, requires_grad=True)
+    v, i = x.max(0)
+    v.backward()
+    assert x.grad.item() == 1.0 and i.item() == 0
+    y = J.tensor(3.0, requires_grad=True)
+    y.min(0, keepdim=True).values.backward()
+    assert y.grad.item() == 1.0
