@@ -170,6 +170,7 @@ def _rebase_view(view: Tensor, res: Tensor) -> None:
     view._grad_fn = replay._grad_fn
     view._output_nr = replay._output_nr
     view._requires_grad = True
+    view._gver = view._ver[0]
 
 
 # --------------------------------------------------------------------------- primitives

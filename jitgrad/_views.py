@@ -22,6 +22,7 @@ def _view(x: Tensor, v: np.ndarray, fn) -> Tensor:
     if ver is None:
         ver = x._ver = [0]
     out._ver = ver
+    out._gver = ver[0]
     prev = x._view_fn
     if prev is None:
         out._base = x

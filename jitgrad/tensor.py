@@ -16,6 +16,7 @@ from . import _device
 from ._device import CPU
 from . import autograd as _autograd
 from .autograd import graph
+from .autograd.graph import refresh_view
 from .autograd import grad_mode
 
 _NON_LEAF_GRAD = (
@@ -51,8 +52,11 @@ class Tensor:
     # _ver: the version counter ([n]) shared by a storage and its views, made on first need
     # (None means version 0); _base / _view_fn: for a view, the tensor owning the storage and
     # a function replaying the view on another tensor (in-place ops on views need both).
+    # _gver (views only): the counter's value when the view's history was recorded; when the
+    # base changes in place after that, the history is replayed from the base on next use.
     __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_output_nr", "_acc",
-                 "_hooks", "_post_acc_hooks", "_ver", "_base", "_view_fn", "__weakref__")
+                 "_hooks", "_post_acc_hooks", "_ver", "_base", "_view_fn", "_gver",
+                 "__weakref__")
     __array_priority__ = 1000  # numpy defers `ndarray op Tensor` to the Tensor
 
     def __init__(self, *args, **kwargs):
@@ -75,6 +79,7 @@ class Tensor:
         self._ver = None
         self._base = None
         self._view_fn = None
+        self._gver = None
 
     @staticmethod
     def _wrap(data, grad_fn=None, output_nr: int = 0) -> "Tensor":
@@ -91,6 +96,7 @@ class Tensor:
         t._ver = None
         t._base = None
         t._view_fn = None
+        t._gver = None
         return t
 
     # ------------------------------------------------------------------ metadata
@@ -257,6 +263,8 @@ class Tensor:
     # ------------------------------------------------------------------ autograd state
     @property
     def requires_grad(self) -> bool:
+        if self._base is not None and self._ver[0] != self._gver:
+            refresh_view(self)
         return self._requires_grad
 
     @requires_grad.setter
@@ -292,10 +300,12 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._grad_fn is None
+        return self.grad_fn is None
 
     @property
     def grad_fn(self):
+        if self._base is not None and self._ver[0] != self._gver:
+            refresh_view(self)
         return self._grad_fn
 
     @property

@@ -73,3 +73,54 @@ def test_max_over_the_dim_of_a_0d_tensor_differentiates() -> None:
     y = J.tensor(3.0, requires_grad=True)
     y.min(0, keepdim=True).values.backward()
     assert y.grad.item() == 1.0
+
+
+@pytest.mark.parametrize("change", ["mul_", "relu_", "exp_", "setitem", "iadd", "sibling",
+                                    "copy_", "zero_", "masked_fill_"])
+def test_views_see_later_in_place_changes_of_their_base(change) -> None:
+    # A view taken before its base changes in place: backward through the view goes through
+    # the change (the view's history is replayed from the base, as torch regenerates it).
+    def run(m):
+        a = m.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        b = a * 1
+        c = b[1:]
+        if change == "mul_":
+            b.mul_(2)
+        elif change == "relu_":
+            b.relu_()
+        elif change == "exp_":
+            b.exp_()
+        elif change == "setitem":
+            b[0:2] = 5.0
+        elif change == "iadd":
+            b += a * 2
+        elif change == "sibling":
+            b[:2].mul_(3)
+        elif change == "copy_":
+            b.copy_(a * a)
+        elif change == "zero_":
+            b.zero_()
+        else:
+            b.masked_fill_(b > 0, 0.5)
+        assert c.grad_fn is not None and c.requires_grad
+        (c * m.tensor([1.0, 10.0])).sum().backward()
+        return a.grad.cpu().numpy() if hasattr(a.grad, "cpu") else a.grad.numpy()
+
+    got = run(J)
+    want = {"mul_": [0, 2, 20], "relu_": [0, 0, 10], "exp_": [0, np.exp(-2), 10 * np.exp(3)],
+            "setitem": [0, 0, 10], "iadd": [0, 3, 30], "sibling": [0, 3, 10],
+            "copy_": [0, -4, 60], "zero_": [0, 0, 0], "masked_fill_": [0, 1, 0]}[change]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(got, run(torch), rtol=1e-6)
+
+
+def test_a_view_made_before_its_base_needed_grad_follows_it() -> None:
+    w = J.tensor([2.0, 3.0], requires_grad=True)
+    b = J.zeros(2)
+    v = b[1:]
+    assert not v.requires_grad
+    b.add_(w)  # b now depends on w, and so does the view
+    assert v.requires_grad and v.grad_fn is not None
+    (v * 5).sum().backward()
+    assert w.grad.cpu().numpy().tolist() == [0.0, 5.0]

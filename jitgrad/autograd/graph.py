@@ -160,8 +160,30 @@ def accumulator(t) -> AccumulateGrad:
     return acc
 
 
+def refresh_view(t) -> None:
+    """A view whose base changed in place after the view's history was recorded: record it
+    again by replaying the view on the base, whose history now includes the change (torch
+    regenerates a view's grad_fn the same way)."""
+    base, fn = t._base, t._view_fn
+    t._gver = t._ver[0]
+    if fn is None or not (base._requires_grad or t._requires_grad):
+        return
+    state = grad_mode.state
+    was = state.enabled
+    state.enabled = True
+    try:
+        fresh = fn(base)
+    finally:
+        state.enabled = was
+    t._grad_fn = fresh._grad_fn
+    t._output_nr = fresh._output_nr
+    t._requires_grad = fresh._requires_grad
+
+
 def edge(t) -> tuple:
     """Where gradients for tensor `t` go: (node, output_nr), or (None, 0) if nowhere."""
+    if t._base is not None and t._ver[0] != t._gver:
+        refresh_view(t)
     if t._grad_fn is not None:
         return (t._grad_fn, t._output_nr)
     if t._requires_grad:
@@ -319,6 +341,9 @@ def record(rule: Rule, out, inputs: tuple, saved: tuple = ()):
     if not grad_mode.state.enabled:
         return out
     for t in inputs:
+        if t._base is not None and t._ver[0] != t._gver:  # (a view with a stale history)
+            refresh_view(t)
+    for t in inputs:
         if t._requires_grad:
             break
     else:
@@ -362,6 +387,10 @@ def record_pair(rule: Rule, out, a, b, save: bool, meta: tuple) -> None:
     """record() for a binary primitive whose caller already checked that grad mode is on and
     that `a` or `b` requires grad; it saves (a, b) when `save`, and `meta` is the inputs'
     (shape, dtype) pairs. Written out for speed: the arithmetic operators come through here."""
+    if a._base is not None and a._ver[0] != a._gver:  # (a view with a stale history)
+        refresh_view(a)
+    if b._base is not None and b._ver[0] != b._gver:
+        refresh_view(b)
     if save:
         v = a._ver
         w = b._ver
