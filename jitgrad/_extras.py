@@ -299,26 +299,27 @@ def _float(x: Tensor) -> Tensor:
     return x if x.dtype.is_floating_point else O.to_dtype(x, C._dtype.get_default_dtype())
 
 
-def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,  # noqa: A002
-             correction=None) -> tuple:
+def _with_mean(stat, input: Tensor, dim, unbiased, keepdim: bool, correction) -> tuple:
     from ._ops import mean
-    from ._reductions import std
 
     if dim is None and keepdim:
         dim = tuple(range(input.dim()))
-    return (std(input, dim, unbiased, keepdim, correction=correction),
+    return (stat(input, dim, unbiased, keepdim, correction=correction),
             mean(input, dim, keepdim) if dim is not None else mean(input))
+
+
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,  # noqa: A002
+             correction=None) -> tuple:
+    from ._reductions import std
+
+    return _with_mean(std, input, dim, unbiased, keepdim, correction)
 
 
 def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,  # noqa: A002
              correction=None) -> tuple:
-    from ._ops import mean
     from ._reductions import var
 
-    if dim is None and keepdim:
-        dim = tuple(range(input.dim()))
-    return (var(input, dim, unbiased, keepdim, correction=correction),
-            mean(input, dim, keepdim) if dim is not None else mean(input))
+    return _with_mean(var, input, dim, unbiased, keepdim, correction)
 
 
 def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):  # noqa: A002

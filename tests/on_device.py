@@ -3,6 +3,8 @@ test written once runs on every device."""
 
 from __future__ import annotations
 
+import pytest
+
 import jitgrad
 from conftest import DEVICE
 
@@ -24,3 +26,26 @@ class OnDevice:
 
 
 J = OnDevice()
+
+
+def error_table_tests(cases: list) -> tuple:
+    """The two tests of a table of bad calls, (name, fn(module), exception, text) each: the
+    call raises `exception` with `text` in its message on jitgrad (on the suite's device) and,
+    where torch is installed, on torch too. A test module binds them to its own names."""
+    ids = [c[0] for c in cases]
+
+    def check(module, case) -> None:
+        _, fn, exc, text = case
+        with pytest.raises(exc) as info:
+            fn(module)
+        assert text in str(info.value)
+
+    @pytest.mark.parametrize("case", cases, ids=ids)
+    def test_errors(case) -> None:
+        check(J, case)
+
+    @pytest.mark.parametrize("case", cases, ids=ids)
+    def test_errors_as_torch(case) -> None:
+        check(pytest.importorskip("torch"), case)
+
+    return test_errors, test_errors_as_torch

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from on_device import J
+from on_device import J, error_table_tests
 
 from jitgrad.autograd.gradcheck import check_vjp
 
@@ -253,21 +253,7 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
-def test_errors(case) -> None:
-    _, fn, exc, text = case
-    with pytest.raises(exc) as info:
-        fn(J)
-    assert text in str(info.value)
-
-
-@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
-def test_errors_as_torch(case) -> None:
-    torch = pytest.importorskip("torch")
-    _, fn, exc, text = case
-    with pytest.raises(exc) as info:
-        fn(torch)
-    assert text in str(info.value)
+test_errors, test_errors_as_torch = error_table_tests(ERRORS)
 
 
 def test_review_regressions_extras() -> None:

@@ -12,7 +12,7 @@ import pytest
 from conftest import DEVICE
 from jitgrad.kernels import elementwise as ew
 from jitgrad.kernels import pointwise as pw
-from on_device import J
+from on_device import J, error_table_tests
 
 import jitgrad
 import jitgrad.nn.functional as F
@@ -119,21 +119,7 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
-def test_errors(case) -> None:
-    _, fn, exc, text = case
-    with pytest.raises(exc) as info:
-        fn(J)
-    assert text in str(info.value)
-
-
-@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
-def test_errors_as_torch(case) -> None:
-    torch = pytest.importorskip("torch")
-    _, fn, exc, text = case
-    with pytest.raises(exc) as info:
-        fn(torch)
-    assert text in str(info.value)
+test_errors, test_errors_as_torch = error_table_tests(ERRORS)
 
 
 def test_a_failed_op_changes_nothing() -> None:
