@@ -91,7 +91,7 @@ def _infer_np(data) -> np.dtype:
     found = set()
 
     def walk(d):
-        if isinstance(d, (list, tuple)):
+        if isinstance(d, (list, tuple, range)):
             for e in d:
                 walk(e)
         elif isinstance(d, (np.ndarray, np.generic)):  # before float: np.float64 is a float

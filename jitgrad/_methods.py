@@ -98,7 +98,8 @@ METHODS = {
     "__abs__": O.abs, "abs": O.abs,
     "__matmul__": O.matmul, "__rmatmul__": lambda b, a: O.matmul(a, b), "matmul": O.matmul,
     "mm": mm, "bmm": bmm, "mv": mv, "dot": dot,
-    "__eq__": O.eq, "__ne__": O.ne, "__lt__": O.lt, "__le__": O.le, "__gt__": O.gt,
+    "__eq__": lambda a, b: False if b is None else O.eq(a, b),  # t == None is False
+    "__ne__": lambda a, b: True if b is None else O.ne(a, b), "__lt__": O.lt, "__le__": O.le, "__gt__": O.gt,
     "__ge__": O.ge, "eq": O.eq, "ne": O.ne, "lt": O.lt, "le": O.le, "gt": O.gt, "ge": O.ge,
     "__and__": O.bitwise_and, "__rand__": O.bitwise_and, "__or__": O.bitwise_or,
     "__ror__": O.bitwise_or, "__xor__": O.bitwise_xor, "__rxor__": O.bitwise_xor,

@@ -692,7 +692,8 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A00
     d = x._data
     if dtype is not None:
         d = d.astype(_dtype.to_dtype(dtype).np)
-    out_dtype = d.dtype if d.dtype.kind == "f" else np.dtype(np.int64)
+    # integers sum as int64 unless a dtype is asked for
+    out_dtype = d.dtype if d.dtype.kind == "f" or dtype is not None else np.dtype(np.int64)
     dims = _reduce_dims(x, dim)
     out = _wrap(_sum_data(d, dims, keepdim, out_dtype))
     if dim is None:

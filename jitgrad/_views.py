@@ -305,10 +305,10 @@ def _index_part(v):
         return a
     if isinstance(v, (list, tuple)):
         a = np.array(v)
+        if a.size == 0:  # x[[]]: no positions (numpy reads [] as float)
+            return a.astype(np.int64)
         if a.dtype.kind == "f" or a.dtype == object:
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-        if a.size == 0:
-            a = a.astype(np.int64)
         return a
     if isinstance(v, np.ndarray):
         return v

@@ -124,3 +124,17 @@ def test_a_view_made_before_its_base_needed_grad_follows_it() -> None:
     assert v.requires_grad and v.grad_fn is not None
     (v * 5).sum().backward()
     assert w.grad.cpu().numpy().tolist() == [0.0, 5.0]
+
+
+def test_small_parity_cases() -> None:
+    x = J.ones(2)
+    assert (x == None) is False and (x != None) is True  # noqa: E711 (torch's answer)
+    assert J.tensor(range(3)).cpu().numpy().tolist() == [0, 1, 2]
+    assert J.tensor(range(3)).dtype == jitgrad.int64
+    assert J.ones(3, dtype=jitgrad.int64).sum(dtype=jitgrad.int32).dtype == jitgrad.int32
+    assert J.ones(3, dtype=jitgrad.int32).sum().dtype == jitgrad.int64
+    y = J.arange(6.0, requires_grad=True)
+    z = y.view(2, 3)[[]]
+    assert tuple(z.shape) == (0, 3)
+    z.sum().backward()
+    assert y.grad.cpu().numpy().tolist() == [0.0] * 6
