@@ -477,6 +477,16 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:  # noqa: A002
     return norm(O.sub(input, other), p)
 
 
+def _beta_alpha(input: Tensor, prod: Tensor, beta, alpha) -> Tensor:
+    """beta * input + alpha * prod; input is not read when beta is 0 (its NaNs do not
+    spread), as in torch's baddbmm/addmv/addr."""
+    if alpha != 1:
+        prod = O.mul(prod, alpha)
+    if beta == 0:
+        return prod
+    return O.add(prod, input if beta == 1 else O.mul(input, beta))
+
+
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """beta * input + alpha * batch1 @ batch2 (input not read when beta is 0)."""
     for t, name, pos in ((input, "input", 1), (batch1, "batch1", 2), (batch2, "batch2", 3)):
@@ -485,11 +495,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
         if t.dim() != 3:
             raise RuntimeError(f"{name} must be a 3D tensor")
     prod = O.matmul(batch1, batch2)
-    if alpha != 1:
-        prod = O.mul(prod, alpha)
-    if beta == 0:
-        return prod
-    return O.add(prod, input if beta == 1 else O.mul(input, beta))
+    return _beta_alpha(input, prod, beta, alpha)
 
 
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
@@ -500,22 +506,14 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor
         raise RuntimeError(f"vector + matrix @ vector expected, got {input.dim()}, "
                            f"{mat.dim()}, {vec.dim()}")
     prod = O.matmul(mat, vec)
-    if alpha != 1:
-        prod = O.mul(prod, alpha)
-    if beta == 0:
-        return prod
-    return O.add(prod, input if beta == 1 else O.mul(input, beta))
+    return _beta_alpha(input, prod, beta, alpha)
 
 
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     from ._composite import outer
 
     prod = outer(vec1, vec2)
-    if alpha != 1:
-        prod = O.mul(prod, alpha)
-    if beta == 0:
-        return prod
-    return O.add(prod, input if beta == 1 else O.mul(input, beta))
+    return _beta_alpha(input, prod, beta, alpha)
 
 
 def column_stack(tensors) -> Tensor:
