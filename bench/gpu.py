@@ -15,19 +15,19 @@ first call (compile) is reported apart. Results also go to bench/results/gpu-<ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
 import sys
 import time
+import traceback
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import numpy as np
+from numba import cuda  # a GPU script: the CUDA stack is what it measures
 
-import numpy as np  # noqa: E402
-from numba import cuda  # noqa: E402  (a GPU script: the CUDA stack is what it measures)
-
-import jitgrad  # noqa: E402
+import jitgrad
 
 
 def _torch():
@@ -90,6 +90,7 @@ class Timer:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (checks the script)")
+    ap.add_argument("--profile", metavar="FILE", help="write a cProfile of 20 MLP steps here")
     args = ap.parse_args()
     q = args.quick
     torch = _torch()
@@ -99,117 +100,159 @@ def main() -> None:
 
     def row(name, jit, ref, unit, note=""):
         rows.append(dict(case=name, jitgrad=jit, torch=ref, unit=unit, note=note))
+        t = f"{ref:10.2f}" if ref is not None else f"{'-':>10}"
+        print(f"{name:34} {jit:10.2f} {t}  {note}", flush=True)
+
+    failed: list = []
+
+    @contextlib.contextmanager
+    def section(name):
+        """One figure's code: a failure is printed and recorded, and the next figure runs."""
+        try:
+            yield
+        except Exception:  # noqa: BLE001  (a bench run reports every figure it can)
+            failed.append(name)
+            print(f"-- {name} failed:", flush=True)
+            traceback.print_exc(file=sys.stdout)
+
+    print(f"{'case':34} {'jitgrad':>10} {'torch':>10}  note", flush=True)
 
     # ---- copy and elementwise bandwidth
     n = 256 if q else 1 << 26  # 256 MiB per float32 array
-    x = jitgrad.randn(n, device="cuda")
-    y = jitgrad.randn(n, device="cuda")
-    tc = None
-    if torch is not None:
-        tx, ty = torch.randn(n, device="cuda"), torch.randn(n, device="cuda")
-        tout = torch.empty_like(tx)
-        tc, _ = T(lambda: tout.copy_(tx), reps, rounds)
-    jc, _ = J(lambda: x.clone(), reps, rounds)
-    copy_bw = 2 * 4 * n / (tc if tc else jc) / 1e9
-    row("copy bandwidth (GB/s)", 2 * 4 * n / jc / 1e9, copy_bw if tc else None, "GB/s",
-        "the card's reference: torch copy_")
-    jm, jfirst = J(lambda: x * y, reps, rounds)
-    tm = T(lambda: tx * ty, reps, rounds)[0] if torch else None
-    row("x * y bandwidth (GB/s)", 3 * 4 * n / jm / 1e9, 3 * 4 * n / tm / 1e9 if tm else None,
-        "GB/s", f"jitgrad at {3 * 4 * n / jm / 1e9 / copy_bw:.0%} of copy; first call "
-                f"{jfirst * 1e3:.0f} ms")
-    jt, _ = J(lambda: x.tanh(), reps, rounds)
-    tt = T(lambda: tx.tanh(), reps, rounds)[0] if torch else None
-    row("tanh bandwidth (GB/s)", 2 * 4 * n / jt / 1e9, 2 * 4 * n / tt / 1e9 if tt else None,
-        "GB/s", f"jitgrad at {2 * 4 * n / jt / 1e9 / copy_bw:.0%} of copy")
-    x = y = None  # free the large arrays
+    copy_bw = None
+    tx = ty = None
+    with section("bandwidth"):
+        x = jitgrad.randn(n, device="cuda")
+        y = jitgrad.randn(n, device="cuda")
+        tc = None
+        if torch is not None:
+            tx, ty = torch.randn(n, device="cuda"), torch.randn(n, device="cuda")
+            tout = torch.empty_like(tx)
+            tc, _ = T(lambda: tout.copy_(tx), reps, rounds)
+        jc, jcf = J(lambda: x.clone(), reps, rounds)
+        copy_bw = 2 * 4 * n / (tc if tc else jc) / 1e9
+        row("copy bandwidth (GB/s)", 2 * 4 * n / jc / 1e9, copy_bw if tc else None, "GB/s",
+            f"the card's reference: torch copy_; jitgrad clone first call {jcf * 1e3:.0f} ms")
+        jm, jfirst = J(lambda: x * y, reps, rounds)
+        tm = T(lambda: tx * ty, reps, rounds)[0] if torch else None
+        row("x * y bandwidth (GB/s)", 3 * 4 * n / jm / 1e9, 3 * 4 * n / tm / 1e9 if tm else None,
+            "GB/s", f"jitgrad at {3 * 4 * n / jm / 1e9 / copy_bw:.0%} of copy; first call "
+                    f"{jfirst * 1e3:.0f} ms")
+        jt, jtf = J(lambda: x.tanh(), reps, rounds)
+        tt = T(lambda: tx.tanh(), reps, rounds)[0] if torch else None
+        row("tanh bandwidth (GB/s)", 2 * 4 * n / jt / 1e9, 2 * 4 * n / tt / 1e9 if tt else None,
+            "GB/s", f"jitgrad at {2 * 4 * n / jt / 1e9 / copy_bw:.0%} of copy; first call "
+                    f"{jtf * 1e3:.0f} ms")
+        js, _ = J(lambda: x.sum(), reps, rounds)
+        ts_ = T(lambda: tx.sum(), reps, rounds)[0] if torch else None
+        row("sum bandwidth (GB/s)", 4 * n / js / 1e9, 4 * n / ts_ / 1e9 if ts_ else None,
+            "GB/s", f"jitgrad at {4 * n / js / 1e9 / copy_bw:.0%} of copy")
+    x = y = tx = ty = tout = None  # free the large arrays
 
     # ---- launch overhead
-    from jitgrad.kernels import cuda as K
+    with section("launch"):
+        from jitgrad.kernels import cuda as K
+        from jitgrad.kernels.cuda import launch as L
 
-    s = jitgrad.ones(1, device="cuda")
-    d = s._data
-    jl, _ = J(lambda: K.unary("neg", d), 200 if not q else 1, rounds)
-    jo, _ = J(lambda: s + 1, 200 if not q else 1, rounds)
-    to_ = None
-    if torch is not None:
-        ts = torch.ones(1, device="cuda")
-        to_, _ = T(lambda: ts + 1, 200, rounds)
-    row("one kernel launch (us)", jl * 1e6, None, "us", "K.unary on a 1-element array")
+        s = jitgrad.ones(1, device="cuda")
+        d = s._data
+        jl, _ = J(lambda: K.unary("neg", d), 200 if not q else 1, rounds)
+        jo, _ = J(lambda: s + 1, 200 if not q else 1, rounds)
+        to_ = None
+        if torch is not None:
+            ts = torch.ones(1, device="cuda")
+            to_, _ = T(lambda: ts + 1, 200, rounds)
+        row("one kernel op (us, GPU time)", jl * 1e6, None, "us",
+            "K.unary on a 1-element array, events")
 
-    # the same one-thread kernel launched through numba-cuda's dispatch and through jitgrad's
-    # direct path: host wall time per launch (launches queued, then one synchronise)
-    from jitgrad.kernels.cuda import launch as L
+        # the same one-thread kernel launched through numba-cuda's dispatch and through
+        # jitgrad's direct path: host wall time per launch (launches queued, one synchronise)
+        @cuda.jit
+        def bump(v, k):
+            i = cuda.grid(1)
+            if i < k:
+                v[i] += 1.0
 
-    @cuda.jit
-    def bump(v, k):
-        i = cuda.grid(1)
-        if i < k:
-            v[i] += 1.0
+        kt = jitgrad.zeros(1, device="cuda")
+        ka = kt._data.flat()
+        dev_arg = ka.dev() if hasattr(ka, "dev") else ka
+        t0 = time.perf_counter()
+        direct_on = L.direct_enabled()  # runs the self-check probe on first use
+        probe_s = time.perf_counter() - t0
 
-    ka = jitgrad.zeros(1, device="cuda")._data.flat()
-    dev_arg = ka.dev() if hasattr(ka, "dev") else ka
-    t0 = time.perf_counter()
-    direct_on = L.direct_enabled()  # runs the self-check probe on first use
-    probe_s = time.perf_counter() - t0
-
-    def per_launch(fn, calls):
-        fn()
-        jitgrad.cuda.synchronize()
-        ts = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                fn()
+        def per_launch(fn, calls):
+            fn()
             jitgrad.cuda.synchronize()
-            ts.append((time.perf_counter() - t0) / calls)
-        return statistics.median(ts)
+            ts = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                jitgrad.cuda.synchronize()
+                ts.append((time.perf_counter() - t0) / calls)
+            return statistics.median(ts)
 
-    calls = 2 if q else 2000
-    ln = per_launch(lambda: bump[1, 32](dev_arg, 1), calls)
-    ld = per_launch(lambda: L.launch(bump, 1, 32, ka, 1), calls)
-    row("launch via numba-cuda (us)", ln * 1e6, None, "us", "bump[1, 32](array, 1), host time")
-    row("launch via jitgrad direct (us)", ld * 1e6, None, "us",
-        (f"direct path on, {ln / ld:.1f}x fewer us; probe {probe_s * 1e3:.0f} ms once"
-         if direct_on else f"direct path off: {L._state['why_off']}"))
-    row("tiny op s + 1 (us)", jo * 1e6, to_ * 1e6 if to_ else None, "us", "whole Python path")
+        calls = 2 if q else 2000
+        ln = per_launch(lambda: bump[1, 32](dev_arg, 1), calls)
+        ld = per_launch(lambda: L.launch(bump, 1, 32, ka, 1), calls)
+        got = kt.item()
+        row("launch via numba-cuda (us)", ln * 1e6, None, "us", "bump[1, 32](array, 1), host time")
+        row("launch via jitgrad direct (us)", ld * 1e6, None, "us",
+            (f"direct path on, {ln / ld:.1f}x fewer us; probe {probe_s * 1e3:.0f} ms once; "
+             f"bumps counted {got:.0f} of {2 * (rounds * calls + 1)}"
+             if direct_on else f"direct path off: {L._state['why_off']}"))
+        host = per_launch(lambda: s + 1, 200 if not q else 1)
+        row("tiny op s + 1 (us, host)", host * 1e6, None, "us", "whole Python path, host time")
+        if torch is not None:
+            th = per_launch(lambda: ts + 1, 200)
+            rows[-1]["torch"] = th * 1e6
+            print(f"{'':34} {'':10} {th * 1e6:10.2f}  (torch, host time)", flush=True)
+        row("tiny op s + 1 (us, GPU time)", jo * 1e6, to_ * 1e6 if to_ else None, "us",
+            "whole Python path, events")
 
     # ---- GEMM
-    m = 16 if q else 4096
-    a = jitgrad.randn(m, m, device="cuda")
-    b = jitgrad.randn(m, m, device="cuda")
-    jg, jgf = J(lambda: a @ b, 1 if q else 5, rounds)
-    tg = None
-    if torch is not None:
-        torch.backends.cuda.matmul.allow_tf32 = False
-        ta, tb = torch.randn(m, m, device="cuda"), torch.randn(m, m, device="cuda")
-        tg, _ = T(lambda: ta @ tb, 5, rounds)
-    fl = 2 * m ** 3
-    row(f"GEMM {m} float32 (TFLOP/s)", fl / jg / 1e12, fl / tg / 1e12 if tg else None,
-        "TFLOP/s", f"jitgrad at {tg / jg:.0%} of torch" if tg else "")
-    a = b = None
+    with section("gemm"):
+        m = 16 if q else 4096
+        a = jitgrad.randn(m, m, device="cuda")
+        b = jitgrad.randn(m, m, device="cuda")
+        jg, jgf = J(lambda: a @ b, 1 if q else 5, rounds)
+        tg = None
+        if torch is not None:
+            torch.backends.cuda.matmul.allow_tf32 = False
+            ta, tb = torch.randn(m, m, device="cuda"), torch.randn(m, m, device="cuda")
+            tg, _ = T(lambda: ta @ tb, 5, rounds)
+        fl = 2 * m ** 3
+        row(f"GEMM {m} float32 (TFLOP/s)", fl / jg / 1e12, fl / tg / 1e12 if tg else None,
+            "TFLOP/s", (f"jitgrad at {tg / jg:.0%} of torch; " if tg else "")
+            + f"first call {jgf:.2f} s")
+        a = b = ta = tb = None
 
     # ---- (x*y + x).tanh().sum() forward + backward
-    n = 256 if q else 10_000_000
-    xa, ya = np.random.randn(n).astype(np.float32), np.random.randn(n).astype(np.float32)
+    with section("tanh case"):
+        n = 256 if q else 10_000_000
+        xa, ya = np.random.randn(n).astype(np.float32), np.random.randn(n).astype(np.float32)
 
-    def fb(lib, dev_x, dev_y):
-        def step():
-            dev_x.grad = None
-            dev_y.grad = None
-            (dev_x * dev_y + dev_x).tanh().sum().backward()
-        return step
+        def fb(lib, dev_x, dev_y):
+            def step():
+                dev_x.grad = None
+                dev_y.grad = None
+                (dev_x * dev_y + dev_x).tanh().sum().backward()
+            return step
 
-    jx = jitgrad.tensor(xa, device="cuda", requires_grad=True)
-    jy = jitgrad.tensor(ya, device="cuda", requires_grad=True)
-    je, _ = J(fb(jitgrad, jx, jy), reps, rounds)
-    te = None
-    if torch is not None:
-        tx = torch.tensor(xa, device="cuda", requires_grad=True)
-        ty = torch.tensor(ya, device="cuda", requires_grad=True)
-        te, _ = T(fb(torch, tx, ty), reps, rounds)
-    row(f"(x*y + x).tanh().sum() n={n:.0e} (ms)", je * 1e3, te * 1e3 if te else None, "ms",
-        f"ratio {je / te:.2f}x" if te else "")
+        jx = jitgrad.tensor(xa, device="cuda", requires_grad=True)
+        jy = jitgrad.tensor(ya, device="cuda", requires_grad=True)
+        je, jef = J(fb(jitgrad, jx, jy), reps, rounds)
+        te = None
+        if torch is not None:
+            tx = torch.tensor(xa, device="cuda", requires_grad=True)
+            ty = torch.tensor(ya, device="cuda", requires_grad=True)
+            te, _ = T(fb(torch, tx, ty), reps, rounds)
+            gj = jx.grad.cpu().numpy()
+            gt = tx.grad.cpu().numpy()
+            err = float(np.max(np.abs(gj - gt)))
+        row(f"(x*y + x).tanh().sum() n={n:.0e} (ms)", je * 1e3, te * 1e3 if te else None, "ms",
+            (f"ratio {je / te:.2f}x; max |grad - torch's| {err:.1e}; " if te else "")
+            + f"first call {jef:.2f} s")
 
     # ---- MLP step
     def mlp_step(lib, batch=128, sizes=(784, 256, 256, 10)):
@@ -227,12 +270,45 @@ def main() -> None:
             opt.step()
         return step
 
-    sizes = (16, 8, 8, 4) if q else (784, 256, 256, 10)
-    jmlp, jmf = J(mlp_step(jitgrad, 4 if q else 128, sizes), reps, rounds)
-    tmlp = T(mlp_step(torch, 4 if q else 128, sizes), reps, rounds)[0] if torch else None
-    row("MLP " + "-".join(map(str, sizes)) + " step (ms)", jmlp * 1e3,
-        tmlp * 1e3 if tmlp else None, "ms",
-        (f"ratio {jmlp / tmlp:.2f}x; " if tmlp else "") + f"first call {jmf:.1f} s")
+    with section("mlp"):
+        sizes = (16, 8, 8, 4) if q else (784, 256, 256, 10)
+        jstep = mlp_step(jitgrad, 4 if q else 128, sizes)
+        jmlp, jmf = J(jstep, reps, rounds)
+        tmlp = T(mlp_step(torch, 4 if q else 128, sizes), reps, rounds)[0] if torch else None
+        row("MLP " + "-".join(map(str, sizes)) + " step (ms)", jmlp * 1e3,
+            tmlp * 1e3 if tmlp else None, "ms",
+            (f"ratio {jmlp / tmlp:.2f}x; " if tmlp else "") + f"first call {jmf:.1f} s")
+        # host time of one step, launches queued (is the step bound by Python or the GPU?)
+        jitgrad.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            jstep()
+        host = (time.perf_counter() - t0) / reps
+        jitgrad.cuda.synchronize()
+        row("MLP step host time (ms)", host * 1e3, None, "ms", "Python and launches, no sync")
+        if args.profile:  # where the host time of a step goes, for the next session
+            import cProfile
+            import io
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(20):
+                jstep()
+            jitgrad.cuda.synchronize()
+            prof.disable()
+            buf = io.StringIO()
+            pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(30)
+            with open(args.profile, "w") as f:
+                f.write(buf.getvalue())
+
+    try:
+        from jitgrad.kernels.cuda import launch as L
+
+        print(f"\nlaunches by path: {L.stats}; direct path why off: {L._state['why_off']}; "
+              f"signatures refused: {L.refusals[:8]}", flush=True)
+    except Exception as e:  # noqa: BLE001
+        print("launch stats unavailable:", e)
 
     dev = jitgrad.cuda.get_device_name()
     print(f"\n{dev}, jitgrad {jitgrad.__version__ if hasattr(jitgrad, '__version__') else ''}, "
@@ -241,12 +317,14 @@ def main() -> None:
     for r in rows:
         t = f"{r['torch']:10.2f}" if r["torch"] is not None else f"{'-':>10}"
         print(f"{r['case']:34} {r['jitgrad']:10.2f} {t}  {r['note']}")
-    out = os.path.join(os.path.dirname(__file__), "results")
+    if failed:
+        print(f"\nfailed figures: {', '.join(failed)}")
+    out = os.environ.get("OUT") or os.path.join(os.path.dirname(__file__), "results")
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f"gpu-{time.strftime('%Y%m%d-%H%M%S')}.json")
     with open(path, "w") as f:
-        json.dump(dict(device=dev, python=platform.python_version(), quick=q, rows=rows), f,
-                  indent=1)
+        json.dump(dict(device=dev, python=platform.python_version(), quick=q, rows=rows,
+                       failed=failed), f, indent=1)
     print(f"\nwrote {path}")
 
 

@@ -76,7 +76,8 @@ class FakeKernel:
     """What the direct path reads of a compiled overload; marshals as numba-cuda does."""
 
     debug = cooperative = False
-    _prepare_args = _Kernel._prepare_args
+    if not _numba_config.ENABLE_CUDASIM:
+        _prepare_args = _Kernel._prepare_args
 
     def __init__(self, argument_types, handle: int = 0xBEEF):
         self.argument_types = argument_types
