@@ -222,9 +222,27 @@ def main() -> None:
             ta, tb = torch.randn(m, m, device="cuda"), torch.randn(m, m, device="cuda")
             tg, _ = T(lambda: ta @ tb, 5, rounds)
         fl = 2 * m ** 3
+        import importlib
+
+        MM = importlib.import_module("jitgrad.kernels.cuda.matmul")
+        picked = MM.pick(1, m, m)
         row(f"GEMM {m} float32 (TFLOP/s)", fl / jg / 1e12, fl / tg / 1e12 if tg else None,
             "TFLOP/s", (f"jitgrad at {tg / jg:.0%} of torch; " if tg else "")
-            + f"first call {jgf:.2f} s")
+            + f"tile {picked}; first call {jgf:.2f} s")
+        ha, hb = a.cpu().numpy()[:64].astype(np.float64), b.cpu().numpy().astype(np.float64)
+        err = float(np.max(np.abs((a @ b).cpu().numpy()[:64] - ha @ hb)))
+        rows[-1]["note"] += f"; max |error| in 64 rows {err:.1e}"
+        print(f"{'':34} max |error| of 64 rows against float64: {err:.1e}", flush=True)
+        for other in (MM.SHAPE, MM.LARGE):  # the other tile shape, for comparison
+            if other == picked:
+                continue
+            MM.FORCE = other
+            try:
+                jo_, jof = J(lambda: a @ b, 1 if q else 5, rounds)
+            finally:
+                MM.FORCE = None
+            row(f"GEMM {m} float32, other tile", fl / jo_ / 1e12, None, "TFLOP/s",
+                f"tile {other}; first call {jof:.2f} s")
         a = b = ta = tb = None
 
     # ---- (x*y + x).tanh().sum() forward + backward
@@ -298,7 +316,10 @@ def main() -> None:
             jitgrad.cuda.synchronize()
             prof.disable()
             buf = io.StringIO()
-            pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(30)
+            st = pstats.Stats(prof, stream=buf)
+            buf.write(f"{st.total_calls / 20:.0f} Python calls per step\n")
+            st.sort_stats("tottime").print_stats(30)
+            st.sort_stats("cumulative").print_stats(40)
             with open(args.profile, "w") as f:
                 f.write(buf.getvalue())
 

@@ -107,16 +107,21 @@ for S, D in ((F32, F64), (F64, F32), (F32, I64), (I64, F32), (F32, B1), (B1, F32
     check(f"scatter {S}->{D}", scatter, (arr(D), I64, arr(I64), arr(S), I64))
 
 for acc in (F64, I64):
-    check(f"sum {acc}", R._sum_kernel(acc), (arr(F32 if acc is F64 else I64), arr(acc), I64,
-                                              I64, acc))
+    rows, cols = R._sum_kernels(acc)
+    for T in (F32, F64) if acc is F64 else (I64,):
+        for O in {T, acc}:  # the result, or float64 (int64) partials
+            check(f"sum rows {T}->{O}", rows, (arr(T), arr(O), I64, I64, I64, acc))
+            check(f"sum cols {T}->{O}", cols, (arr(T), arr(O), I64, I64, I64, I64, acc))
 for T in (F32, F64, I64):
     for want_max in (True, False):
         check(f"extreme {T} {want_max}",
               R._extreme_kernel(numba.np.numpy_support.as_dtype(T), want_max),
               (arr(T), arr(T), arr(I64), I64, I64))
 for T in (F32, F64):
-    check(f"gemm {T}", MM._gemm(numba.np.numpy_support.as_dtype(T)),
-          (arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64))
+    for shape in (MM.SHAPE, MM.LARGE):
+        check(f"gemm {T} {shape}", MM._gemm(numba.np.numpy_support.as_dtype(T), shape),
+              (arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64,
+               I64))
 
 # Families that register extra checks: a module-level PTX_CHECKS list of
 # (what, kernel, argument types) in kernels/cuda/<family>.py.

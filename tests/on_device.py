@@ -27,6 +27,19 @@ class OnDevice:
 
 J = OnDevice()
 
+# The torch release whose texts (reprs, error messages) jitgrad follows word for word.
+TORCH_TEXTS = (2, 13)
+
+
+def torch_with_our_texts():
+    """torch, for a test that compares its exact words; skips the test where torch is missing
+    or older than the release jitgrad follows (earlier releases word some things otherwise)."""
+    torch = pytest.importorskip("torch")
+    if tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) < TORCH_TEXTS:
+        pytest.skip(f"torch {torch.__version__} words this differently from the "
+                    f"{'.'.join(map(str, TORCH_TEXTS))} release jitgrad follows")
+    return torch
+
 
 def error_table_tests(cases: list) -> tuple:
     """The two tests of a table of bad calls, (name, fn(module), exception, text) each: the

@@ -218,6 +218,79 @@ def test_caching_allocator_reuses_blocks():
 
 
 @needs_cuda
+def test_memory_freed_inside_a_reference_cycle_comes_back_usable():
+    # The collector frees a block inside a cycle; the cached memory must still be valid when
+    # the next tensor of that size takes it (and live tensors must keep theirs).
+    import gc
+
+    keep = jitgrad.full((300,), 3.0, device="cuda")
+    for i in range(4):
+        t = jitgrad.full((300,), float(i), device="cuda")
+        box = [t, keep.clone()]
+        box.append(box)  # a cycle holding both tensors
+        del t, box
+        gc.collect()
+        fresh = jitgrad.full((300,), 2.0, device="cuda")
+        v = jitgrad.full((300,), 1.0, device="cuda") + fresh
+        assert v.sum().item() == 900.0
+        assert keep.sum().item() == 900.0
+        assert (fresh.view(-1)[:3].cpu().numpy() == 2.0).all()
+
+
+def _sum_shapes():
+    from numba import config
+
+    if config.ENABLE_CUDASIM:  # the simulator's thresholds: blocks of 4, 16 busy threads
+        return [(1, 100, 1), (3, 40, 1), (9, 5, 1), (1, 9, 2), (2, 7, 3), (5, 3, 4), (1, 1, 1)]
+    return [(1, 3_000_000, 1), (3, 1_000_001, 1), (5000, 300, 1), (2, 100_000, 3),
+            (64, 1000, 64), (1, 70, 100_000), (1, 1, 1)]
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_sums_of_every_layout_match_numpy(dtype, rng):
+    # rows or columns, one chunk per output or many (then a second pass over the partials)
+    from jitgrad.kernels import cuda as K
+    from jitgrad.kernels.cuda.array import from_host
+
+    for shape in _sum_shapes():
+        a = (rng.standard_normal(shape) * 3).astype(dtype)
+        want = a.astype(np.float64 if dtype != np.int64 else np.int64).sum(1)
+        got = K.sum_(from_host(a), np.dtype(dtype), 1.0).get()
+        tol = dict(rtol=1e-6, atol=1e-6 * np.sqrt(shape[1])) if dtype != np.int64 else {}
+        assert_allclose(got, want.astype(dtype), **tol, err_msg=str(shape))
+        if dtype != np.int64:  # a mean's scale; accumulated and returned in float64
+            half = K.sum_(from_host(a), np.dtype(np.float64), 0.5).get()
+            assert_allclose(half, want * 0.5, rtol=1e-12, atol=1e-9, err_msg=str(shape))
+
+
+@needs_cuda
+@pytest.mark.parametrize("tile", ["SHAPE", "LARGE"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, rng, monkeypatch):
+    # row-major and transposed operands (each loads along its contiguous dim), ragged edges
+    import importlib
+
+    from numba import config
+
+    MM = importlib.import_module("jitgrad.kernels.cuda.matmul")
+    monkeypatch.setattr(MM, "FORCE", getattr(MM, tile))
+    m, k, n = (5, 7, 9) if config.ENABLE_CUDASIM else (131, 77, 259)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    ja = jitgrad.tensor(a, device="cuda")
+    jb = jitgrad.tensor(b, device="cuda")
+    jat = jitgrad.tensor(np.ascontiguousarray(a.T), device="cuda").t()
+    jbt = jitgrad.tensor(np.ascontiguousarray(b.T), device="cuda").t()
+    for x, y in ((ja, jb), (jat, jb), (ja, jbt), (jat, jbt)):
+        assert_allclose((x @ y).cpu().numpy(), a @ b, **tol)
+    batch = rng.standard_normal((3, m, k)).astype(dtype)
+    assert_allclose((jitgrad.tensor(batch, device="cuda") @ jbt).cpu().numpy(), batch @ b,
+                    **tol)
+
+
+@needs_cuda
 def test_views_and_in_place_on_device(rng):
     a = rng.standard_normal((4, 5)).astype(np.float32)
     x = jitgrad.tensor(a, device="cuda")

@@ -19,7 +19,7 @@ import op_table  # noqa: F401 - loads the row files the references below live in
 import pytest
 from conftest import CUDASIM, DEVICE
 from numpy.testing import assert_allclose, assert_array_equal
-from on_device import J
+from on_device import J, torch_with_our_texts
 from op_rows_nn_conv import avg_pool_ref, conv_ref, max_pool_ref, torch_mask
 
 import jitgrad
@@ -100,7 +100,8 @@ _IDS = [f"{n}-{i}" for i, (n, _, _) in enumerate(CONFIGS)]
 
 @pytest.mark.parametrize(("name", "args", "kwargs"), CONFIGS, ids=_IDS)
 @pytest.mark.parametrize("seed", [0, 12345])
-def test_initial_state_and_repr_equal_torch(torch, name, args, kwargs, seed):
+def test_initial_state_and_repr_equal_torch(name, args, kwargs, seed):
+    torch = torch_with_our_texts()
     jitgrad.manual_seed(seed)
     m = getattr(nn, name)(*args, **kwargs).to(DEVICE)
     torch.manual_seed(seed)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import CUDASIM, DEVICE
 from numpy.testing import assert_allclose
-from on_device import J
+from on_device import J, torch_with_our_texts
 
 import jitgrad
 import jitgrad.nn.functional as F
@@ -151,7 +151,7 @@ def _run(builder, m):
 
 @pytest.mark.parametrize("builder", [pytest.param(b, id=i) for i, b in _errors()])
 def test_errors_match_torch(builder) -> None:
-    torch = _torch()
+    torch = torch_with_our_texts()
     te = _run(builder, torch)
     je = _run(builder, J)
     assert te is not None, "torch accepts this call: the case is wrong"

@@ -51,32 +51,17 @@ class CudaArray:
 
     # base: the array owning the block when this one is a view (numpy's meaning: None for
     # the owner), which keeps the engine's refcount test for reusable buffers valid
+    # size, ndim and _c (C-contiguous) are worked out once: the metadata never changes
     __slots__ = ("_block", "_offset", "shape", "strides", "dtype", "_writeable", "base", "_fv",
-                 "__weakref__")
+                 "size", "ndim", "_c", "__weakref__")
     __array_priority__ = 2000
 
     def __init__(self, block, offset: int, shape: tuple, strides: tuple, dtype,
                  writeable: bool = True, base=None):
-        self.base = base
-        self._fv = None  # flat()'s kernel view, made once: the metadata never changes
-        self._block = block
-        self._offset = offset
-        self.shape = tuple(int(n) for n in shape)
-        self.strides = tuple(int(s) for s in strides)
-        self.dtype = np.dtype(dtype)
-        self._writeable = writeable
+        _fill(self, block, offset, tuple([int(n) for n in shape]),
+              tuple([int(s) for s in strides]), np.dtype(dtype), writeable, base)
 
     # ------------------------------------------------------------------ metadata
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
 
     @property
     def itemsize(self) -> int:
@@ -88,8 +73,7 @@ class CudaArray:
 
     @property
     def flags(self) -> _Flags:
-        return _Flags(_is_contiguous(self.shape, self.strides, self.dtype.itemsize),
-                      self._writeable)
+        return _Flags(self._c, self._writeable)
 
     @property
     def device(self) -> int:
@@ -123,7 +107,7 @@ class CudaArray:
         """A contiguous array as a 1-D kernel argument."""
         v = self._fv
         if v is None:
-            if not _is_contiguous(self.shape, self.strides, self.dtype.itemsize):
+            if not self._c:
                 raise ValueError(f"flat() of a non-contiguous CudaArray {self.shape} with "
                                  f"strides {self.strides}: a kernel would read the wrong "
                                  "elements")
@@ -146,16 +130,20 @@ class CudaArray:
         base = view(self._block, self._offset + lo, (count,), (isz,), self.dtype)
         return base, -lo // isz, tuple(s // isz for s in self.strides)
 
-    def _as(self, shape, strides, offset=None) -> "CudaArray":
-        return CudaArray(self._block, self._offset if offset is None else offset, shape,
-                         strides, self.dtype, self._writeable,
-                         self.base if self.base is not None else self)
+    def _as(self, shape: tuple, strides: tuple, offset=None) -> "CudaArray":
+        """A view of the same block (shape and strides: tuples of Python ints)."""
+        a = _new(CudaArray)
+        _fill(a, self._block, self._offset if offset is None else offset, shape, strides,
+              self.dtype, self._writeable, self.base if self.base is not None else self)
+        return a
 
     # ------------------------------------------------------------------ views
     def reshape(self, *shape, order: str = "C") -> "CudaArray":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        shape = _infer(tuple(int(s) for s in shape), self.size, self.shape)
+        shape = _infer(tuple([int(s) for s in shape]), self.size, self.shape)
+        if self._c:  # the common case: any shape views a contiguous array
+            return self._as(shape, _contiguous_strides(shape, self.dtype.itemsize))
         st = _nocopy_strides(self.shape, self.strides, shape, self.dtype.itemsize)
         if st is not None:
             return self._as(shape, st)
@@ -286,14 +274,54 @@ class CudaArray:
 
 # --------------------------------------------------------------------------- creation
 
-def empty(shape, dtype) -> CudaArray:
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-    dtype = np.dtype(dtype)
+_new = object.__new__
+
+
+def _fill(a: CudaArray, block, offset: int, shape: tuple, strides: tuple, dtype, writeable,
+          base) -> None:
+    a.base = base
+    a._fv = None  # flat()'s kernel view, made once
+    a._block = block
+    a._offset = offset
+    a.shape = shape
+    a.strides = strides
+    a.dtype = dtype
+    a._writeable = writeable
     n = 1
-    for s in shape:
-        n *= s
-    block = ALLOCATOR.allocate(n * dtype.itemsize)
-    return CudaArray(block, 0, shape, _contiguous_strides(shape, dtype.itemsize), dtype)
+    for d in shape:
+        n *= d
+    a.size = n
+    a.ndim = len(shape)
+    a._c = _is_contiguous(shape, strides, dtype.itemsize)
+
+
+def empty(shape, dtype) -> CudaArray:
+    if shape.__class__ is not tuple:
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    shape = tuple([int(s) for s in shape])
+    dtype = np.dtype(dtype)
+    isz = dtype.itemsize
+    st = []
+    n = 1
+    for d in reversed(shape):
+        st.append(n * isz)
+        n *= d if d > 1 else 1
+    size = 1
+    for d in shape:
+        size *= d
+    a = _new(CudaArray)
+    a.base = None
+    a._fv = None
+    a._block = ALLOCATOR.allocate(size * isz)
+    a._offset = 0
+    a.shape = shape
+    a.strides = tuple(reversed(st))
+    a.dtype = dtype
+    a._writeable = True
+    a.size = size
+    a.ndim = len(shape)
+    a._c = True
+    return a
 
 
 def from_host(a) -> CudaArray:

@@ -238,13 +238,12 @@ def _learn(key, kernel, args) -> None:
     for a in args:
         if a.__class__ is int and not -(1 << 63) <= a < (1 << 63):
             return  # typed uint64 (or refused) by numba-cuda, unlike the key's other ints
-        if a.__class__ is KArg and (a.key is None or a.vals[2] == 0):
-            if a.key is None:  # not 1-D contiguous: numba-cuda's path from now on
-                _entries[key] = None
-                stats["refused"] += 1
-                refusals.append((getattr(kernel, "__name__", repr(kernel)),
-                                 f"a {len(a.shape)}-D or strided array argument"))
-            return  # an empty array (address 0 in numba-cuda's view): decide next time
+        if a.__class__ is KArg and a.key is None:  # not 1-D contiguous: numba-cuda's path
+            _entries[key] = None
+            stats["refused"] += 1
+            refusals.append((getattr(kernel, "__name__", repr(kernel)),
+                             f"a {len(a.shape)}-D or strided array argument"))
+            return
     if not _state["probed"]:
         _probe()
         if not _state["direct"]:

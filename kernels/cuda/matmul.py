@@ -15,18 +15,21 @@ from .array import CudaArray, empty
 from .launch import launch
 from .runtime import SIM, _device_props, cuda
 
-# (TY, TX, RM, RN, BK): 16 x 16 threads, 4 x 4 outputs each, 64 x 64 tiles; the simulator
-# runs one Python thread per CUDA thread, so it gets a small tile.
+# (TY, TX, RM, RN, BK): 16 x 16 threads with 8 x 8 outputs each (128 x 128 tiles) for
+# products large enough to give every multiprocessor such tiles, 4 x 4 each (64 x 64 tiles)
+# below that; the simulator runs one Python thread per CUDA thread, so it gets small tiles.
 SHAPE = (2, 2, 2, 2, 4) if SIM else (16, 16, 4, 4, 16)
+LARGE = (2, 2, 4, 4, 2) if SIM else (16, 16, 8, 8, 8)
 _kernels: dict = {}
+FORCE = None  # a tile shape every product uses (the benchmark compares the two)
 
 
-def _gemm(dtype):
+def _gemm(dtype, shape: tuple = SHAPE):
     dt = np.dtype(dtype)
-    k = _kernels.get(dt)
+    k = _kernels.get((dt, shape))
     if k is not None:
         return k
-    TY, TX, RM, RN, BK = SHAPE
+    TY, TX, RM, RN, BK = shape
     BM, BN = TY * RM, TX * RN
     NT = TY * TX
     T = numba.from_dtype(dt)
@@ -38,9 +41,13 @@ def _gemm(dtype):
         sA = cuda.shared.array((BK, BM), T)
         sB = cuda.shared.array((BK, BN), T)
         acc = cuda.local.array((RM, RN), ACC)
+        av = cuda.local.array(RM, T)
+        bv = cuda.local.array(RN, T)
         ty = cuda.threadIdx.y
         tx = cuda.threadIdx.x
         tid = ty * TX + tx
+        a_k_fast = sak == 1 or sam != 1
+        b_j_fast = sbn == 1 or sbk != 1
         tm = (M + BM - 1) // BM
         tn = (N + BN - 1) // BN
         for tile in range(cuda.blockIdx.x, nbatch * tm * tn, cuda.gridDim.x):
@@ -54,24 +61,37 @@ def _gemm(dtype):
                 for q in range(RN):
                     acc[p, q] = 0
             for k0 in range(0, K, BK):
+                # neighbouring threads read neighbouring addresses: along k when that is
+                # A's contiguous dim (or neither is), else along i; B likewise, j or k
                 for e in range(tid, BM * BK, NT):
-                    i = e // BK
-                    kk = e % BK
+                    if a_k_fast:
+                        i = e // BK
+                        kk = e % BK
+                    else:
+                        kk = e // BM
+                        i = e % BM
                     gi = i0 + i
                     gk = k0 + kk
                     sA[kk, i] = A[abase + gi * sam + gk * sak] if gi < M and gk < K else 0
                 for e in range(tid, BK * BN, NT):
-                    kk = e // BN
-                    j = e % BN
+                    if b_j_fast:
+                        kk = e // BN
+                        j = e % BN
+                    else:
+                        j = e // BK
+                        kk = e % BK
                     gk = k0 + kk
                     gj = j0 + j
                     sB[kk, j] = B[bbase + gk * sbk + gj * sbn] if gk < K and gj < N else 0
                 cuda.syncthreads()
-                for kk in range(BK):
+                for kk in range(BK):  # an outer product of registers per step of k
                     for p in range(RM):
-                        av = sA[kk, ty + p * TY]
+                        av[p] = sA[kk, ty + p * TY]
+                    for q in range(RN):
+                        bv[q] = sB[kk, tx + q * TX]
+                    for p in range(RM):
                         for q in range(RN):
-                            acc[p, q] += av * sB[kk, tx + q * TX]
+                            acc[p, q] += av[p] * bv[q]
                 cuda.syncthreads()
             for p in range(RM):
                 gi = i0 + ty + p * TY
@@ -81,8 +101,19 @@ def _gemm(dtype):
                         if gj < N:
                             C[(z * M + gi) * N + gj] = acc[p, q]
 
-    _kernels[dt] = gemm
+    _kernels[(dt, shape)] = gemm
     return gemm
+
+
+def tiles(shape: tuple, nb: int, M: int, N: int) -> int:
+    TY, TX, RM, RN, _ = shape
+    return nb * -(-M // (TY * RM)) * -(-N // (TX * RN))
+
+
+def pick(nb: int, M: int, N: int) -> tuple:
+    """The tile shape for a product: the large one when it still gives every multiprocessor
+    a tile (its 64 accumulators per thread pay off only with the card full)."""
+    return LARGE if tiles(LARGE, nb, M, N) >= _device_props()["sms"] else SHAPE
 
 
 def _batch_stride(x: CudaArray, batch: tuple) -> tuple:
@@ -125,11 +156,11 @@ def matmul(a: CudaArray, b: CudaArray) -> CudaArray:
             b, sbb = _batch_stride(b, batch)
             A, a0, sa = a.strided()
             B, b0, sb = b.strided()
-            TY, TX, RM, RN, _ = SHAPE
-            tiles = nb * -(-M // (TY * RM)) * -(-N // (TX * RN))
-            grid = min(tiles, _device_props()["max_blocks"] * 4 if not SIM else 2)
-            launch(_gemm(a.dtype), grid, (TX, TY), A, a0, sab, sa[-2], sa[-1], B, b0, sbb, sb[-2],
-                   sb[-1], out.flat(), M, N, K, nb)
+            shape = FORCE or pick(nb, M, N)
+            TY, TX = shape[:2]
+            grid = min(tiles(shape, nb, M, N), _device_props()["max_blocks"] * 4 if not SIM else 2)
+            launch(_gemm(a.dtype, shape), grid, (TX, TY), A, a0, sab, sa[-2], sa[-1], B, b0, sbb,
+                   sb[-2], sb[-1], out.flat(), M, N, K, nb)
     shape = out.shape
     if va and vb:
         return out.reshape(batch)

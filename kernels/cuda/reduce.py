@@ -12,13 +12,24 @@ import numpy as np
 from ..reduce import as_3d, from_3d  # noqa: F401  (layout helpers shared with the CPU)
 from .array import CudaArray, empty
 from .launch import launch
-from .runtime import block_size, config, cuda
+from .runtime import block_size, blocks, config, cuda, max_threads
 
 __all__ = ["sum_", "extreme"]
 _kernels: dict = {}
 
 
-def _sum_kernel(acc_type):
+def _sum_kernels(acc_type):
+    """The two sum kernels for accumulator `acc_type`:
+
+    rows: a is (outer, r) (inner == 1). Work item w = (o, c) sums the c-th chunk of row o
+          with a block of threads (coalesced strides, then a tree in shared memory):
+          out[w] = scale * sum a[o, c*chunk : (c+1)*chunk].
+    cols: a is (outer, r, inner) with inner > 1. One thread per work item w = (c, o, j),
+          neighbouring threads on neighbouring j, so each step of the loop over r reads
+          contiguous memory: out[w] = scale * sum over the c-th chunk of q of a[o, q, j].
+    With one chunk per lane they write the result; with several, a second call sums the
+    float64 (int64) partials per lane. The chunking depends only on the shape, so the
+    result is the same on every run."""
     key = ("sum", acc_type)
     k = _kernels.get(key)
     if k is not None:
@@ -26,39 +37,91 @@ def _sum_kernel(acc_type):
     B = block_size()
 
     @cuda.jit
-    def k(a, out, r, inner, scale):
-        """out[o, j] = scale * sum over k of a[o, k, j]"""
+    def rows(a, out, r, chunk, nchunk, scale):
         sh = cuda.shared.array(B, acc_type)
         t = cuda.threadIdx.x
-        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
+        for w in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
+            o = w // nchunk
+            lo = (w - o * nchunk) * chunk
+            hi = min(r, lo + chunk)
+            base = o * r
             acc = acc_type(0)
-            for q in range(t, r, B):
-                acc += a[base + q * inner]
+            for q in range(lo + t, hi, B):
+                acc += a[base + q]
             sh[t] = acc
             cuda.syncthreads()
             tree_sum(sh, t, B)
             if t == 0:
-                out[o] = sh[0] * scale
+                out[w] = sh[0] * scale
             cuda.syncthreads()
 
-    _kernels[key] = k
+    @cuda.jit
+    def cols(a, out, r, inner, chunk, nchunk, scale):
+        lanes = out.size // nchunk
+        for w in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            c = w // lanes
+            lane = w - c * lanes
+            o = lane // inner
+            lo = c * chunk
+            hi = min(r, lo + chunk)
+            p = o * r * inner + (lane - o * inner) + lo * inner
+            acc = acc_type(0)
+            for _ in range(lo, hi):
+                acc += a[p]
+                p += inner
+            out[w] = acc * scale
+
+    k = _kernels[key] = (rows, cols)
     return k
 
 
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
 def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
-    """Sum a contiguous (outer, r, inner) array over axis 1, times `scale`."""
+    """Sum a contiguous (outer, r, inner) array over axis 1, times `scale`. A long axis with
+    few outputs is split into chunks that blocks sum in parallel, then the partials."""
     outer, r, inner = a3.shape
     out = empty((outer, inner), out_dtype)
     if out.size == 0:
         return out
     floating = a3.dtype.kind == "f"
     acc = numba.float64 if floating else numba.int64
-    k = _sum_kernel(acc)
-    g, _ = config(out.size * block_size())
-    launch(k, g, block_size(), a3.flat(), out.flat(), r, inner,
-           np.float64(scale) if floating else np.int64(scale))
+    acc_np = np.float64 if floating else np.int64
+    sc = np.float64(scale) if floating else np.int64(scale)
+    one = acc_np(1)
+    rows, cols = _sum_kernels(acc)
+    B = block_size()
+    lanes = outer * inner
+    busy = _busy_threads()
+    if inner == 1:
+        # enough rows to fill the card, or rows short enough for one block: one chunk each
+        nchunk = 1 if lanes * B >= busy or r <= 8 * B else min(_ceil(busy, lanes * B),
+                                                             _ceil(r, 8 * B))
+        if nchunk == 1:
+            launch(rows, blocks(lanes), B, a3.flat(), out.flat(), r, r, 1, sc)
+            return out
+        chunk = _ceil(r, nchunk)
+        part = empty((lanes * nchunk,), acc_np)
+        launch(rows, blocks(lanes * nchunk), B, a3.flat(), part.flat(), r, chunk, nchunk, one)
+        launch(rows, blocks(lanes), B, part.flat(), out.flat(), nchunk, nchunk, 1, sc)
+        return out
+    nchunk = (1 if lanes >= busy // 4 or r <= 2 * block_size() // 8 else
+              min(_ceil(busy, lanes), _ceil(r, 32), 1024))
+    if nchunk == 1:
+        launch(cols, *config(lanes), a3.flat(), out.flat(), r, inner, r, 1, sc)
+        return out
+    chunk = _ceil(r, nchunk)
+    part = empty((nchunk * lanes,), acc_np)
+    launch(cols, *config(nchunk * lanes), a3.flat(), part.flat(), r, inner, chunk, nchunk, one)
+    launch(cols, *config(lanes), part.flat(), out.flat(), nchunk, lanes, nchunk, 1, sc)
     return out
+
+
+def _busy_threads() -> int:
+    """Threads that keep every multiprocessor of the device busy."""
+    return max_threads()
 
 
 def _extreme_kernel(dtype, want_max: bool):

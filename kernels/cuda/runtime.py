@@ -74,6 +74,12 @@ def block_size() -> int:
     return _device_props()["block"]
 
 
+def max_threads() -> int:
+    """Threads resident on the whole device at once (the simulator: a handful)."""
+    p = _device_props()
+    return p["sms"] * 2048 if not SIM else 16
+
+
 def blocks(n: int) -> int:
     """Grid size for a kernel that gives each of n items (rows, outputs) a block of its own,
     looping over items beyond the grid."""
@@ -94,7 +100,13 @@ def _round(nbytes: int) -> int:
 
 class Block:
     """One device allocation of `size` bytes at device address `ptr`. When the last array
-    using it goes away it returns to the allocator's free list instead of to the driver."""
+    using it goes away it returns to the allocator's free list instead of to the driver.
+
+    On a GPU the memory comes straight from the driver and a block holds plain integers, so
+    returning it is safe even when the garbage collector frees a block inside a reference
+    cycle. (numba-cuda's own allocations free their memory from a weakref callback, which the
+    collector runs before a ``__del__``: a block holding one could hand freed memory back to
+    the free list.) Under the simulator `mem` is the host array that stands in for it."""
 
     __slots__ = ("mem", "size", "ptr", "__weakref__")
 
@@ -110,6 +122,9 @@ class Block:
             pass
 
 
+_CTX: list = []  # the CUDA context jitgrad's memory lives in, once the first block is made
+
+
 class CachingAllocator:
     """Free lists of device blocks by size class. Steady-state training reuses blocks and
     never calls the driver; ``empty_cache()`` hands the cached blocks back."""
@@ -122,13 +137,32 @@ class CachingAllocator:
         self.driver_allocs = 0
 
     def _raw(self, size: int) -> tuple:
-        """(memory, its address) fresh from the driver."""
+        """(memory, its address) fresh from the driver. On a GPU the memory is the device
+        address itself: jitgrad, not numba-cuda's memory manager, owns it."""
         self.driver_allocs += 1
         if SIM:
             mem = np.empty(size, dtype=np.uint8)
             return mem, mem.ctypes.data
-        mem = cuda.device_array(size, dtype=np.uint8)
-        return mem, int(mem.device_ctypes_pointer.value or 0)
+        from numba.cuda.cudadrv.driver import CudaAPIError, binding, driver
+
+        ctx = cuda.current_context()  # also makes the context current in this thread
+        if not _CTX:
+            _CTX.append(ctx)
+        try:
+            ptr = driver.cuMemAlloc(size)
+        except CudaAPIError as e:
+            if e.code != binding.CUresult.CUDA_ERROR_OUT_OF_MEMORY:
+                raise
+            ctx.deallocations.clear()  # numba-cuda's own deferred frees, then once more
+            ptr = driver.cuMemAlloc(size)
+        p = int(ptr)
+        return p, p
+
+    def _free_raw(self, mem) -> None:
+        if not SIM:
+            from numba.cuda.cudadrv.driver import binding, driver
+
+            driver.cuMemFree(binding.CUdeviceptr(mem))
 
     def allocate(self, nbytes: int) -> Block:
         size = _round(nbytes)
@@ -163,8 +197,13 @@ class CachingAllocator:
         self._free.setdefault(block.size, []).append((mem, block.ptr))
 
     def empty_cache(self) -> None:
+        if not self._free:
+            return
+        synchronize()  # kernels still queued may use a block that is already free
         for size, lst in self._free.items():
             self.reserved -= size * len(lst)
+            for mem, _ in lst:
+                self._free_raw(mem)
         self._free.clear()
 
 
@@ -180,6 +219,10 @@ if SIM:
         return np.ndarray(shape, dtype=dtype, buffer=block.mem, offset=offset, strides=strides)
 else:
     from numba.cuda.cudadrv.devicearray import DeviceNDArray
+    from numba.cuda.cudadrv.driver import MemoryPointer
+    from numba.cuda.cudadrv.driver import binding as _binding
+
+    CUdeviceptr = _binding.CUdeviceptr
 
     class KArg:
         """A kernel argument on the GPU: the elements at device address `ptr` laid out by
@@ -204,16 +247,21 @@ else:
             # the direct launch path handles 1-D contiguous arguments (every family's
             # kernels take those); anything else has no key and goes through numba-cuda
             self.key = (dtype, 1) if len(shape) == 1 and strides[0] == isz else None
-            self.vals = (0, 0, n, isz, ptr, *shape, *strides)
+            # an empty array's data address is 0, as numba-cuda passes it
+            self.vals = (0, 0, n, isz, ptr if n else 0, *shape, *strides)
             self._dev = None
 
         def dev(self):
-            """numba-cuda's device array for this argument (made once)."""
+            """numba-cuda's device array for this argument (made once). Its memory pointer
+            names the block as its owner, so numba-cuda never frees it and the block lives
+            as long as the array does."""
             d = self._dev
             if d is None:
                 b = self.block
+                mp = MemoryPointer(_CTX[0] if _CTX else None, CUdeviceptr(self.ptr),
+                                   b.size - (self.ptr - b.ptr), owner=b)
                 d = self._dev = DeviceNDArray(self.shape, self.strides, self.dtype,
-                                              gpu_data=b.mem.gpu_data.view(self.ptr - b.ptr))
+                                              gpu_data=mp)
             return d
 
     def view(block: Block, offset: int, shape: tuple, strides: tuple, dtype):
