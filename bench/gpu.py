@@ -87,6 +87,49 @@ class Timer:
         return statistics.median(times), first
 
 
+def _kernel_times(step, steps: int = 20) -> str:
+    """Each kernel's share of a step: every launch followed by a synchronise, so a launch's
+    time is its kernel's plus the launch cost (a breakdown, not the step's speed)."""
+    import collections
+
+    from jitgrad.kernels.cuda import launch as L
+
+    spent: dict = collections.defaultdict(float)
+    count: dict = collections.Counter()
+    orig = L.launch
+
+    def timed(kernel, grid, block, *a):
+        t0 = time.perf_counter()
+        orig(kernel, grid, block, *a)
+        cuda.synchronize()
+        name = getattr(getattr(kernel, "py_func", kernel), "__qualname__", repr(kernel))
+        spent[name] += time.perf_counter() - t0
+        count[name] += 1
+
+    mods = [m for n, m in sys.modules.items()
+            if n.startswith("jitgrad.kernels.cuda") and getattr(m, "launch", None) is orig]
+    for m in mods:
+        m.launch = timed
+    try:
+        step()
+        spent.clear()
+        count.clear()
+        cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        cuda.synchronize()
+        total = (time.perf_counter() - t0) / steps
+    finally:
+        for m in mods:
+            m.launch = orig
+    lines = [f"kernel times per step, each launch synchronised (step {total * 1e6:.0f} us):"]
+    for name, t in sorted(spent.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {t / steps * 1e6:9.1f} us  {count[name] / steps:4.1f} launches  {name}")
+    lines.append(f"  {(total - sum(spent.values()) / steps) * 1e6:9.1f} us  outside launches")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (checks the script)")
@@ -320,6 +363,7 @@ def main() -> None:
             buf.write(f"{st.total_calls / 20:.0f} Python calls per step\n")
             st.sort_stats("tottime").print_stats(30)
             st.sort_stats("cumulative").print_stats(40)
+            buf.write("\n" + _kernel_times(jstep))
             with open(args.profile, "w") as f:
                 f.write(buf.getvalue())
 

@@ -25,6 +25,23 @@ def _finish(data: np.ndarray, requires_grad: bool, device=None, capital: bool = 
     return t
 
 
+def _filled(shape: tuple, dt, value, requires_grad: bool, device) -> Tensor:
+    """A tensor of `shape` filled with `value` (None: left uninitialised) on `device`: on the
+    GPU an allocation and a fill kernel, nothing copied over from the host (a copy would
+    wait for every kernel queued before it)."""
+    dev = to_device(device)
+    if dev.type != "cuda":
+        a = np.empty(shape, dtype=dt) if value is None else np.full(shape, value, dtype=dt)
+        return _finish(a, requires_grad, dev)
+    from . import cuda
+
+    dt = np.dtype(dt)
+    data = cuda._backend().empty(tuple(shape), dt)
+    if value is not None and data.size:
+        data.fill(dt.type(value))
+    return _finish(data, requires_grad, dev)
+
+
 def _np_dtype(dtype, default=None) -> np.dtype:
     if dtype is None:
         return default if default is not None else _dtype.get_default_dtype().np
@@ -174,17 +191,17 @@ def from_numpy(a: np.ndarray) -> Tensor:
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     size = _kw("empty", size, kw)
-    return _finish(np.empty(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
+    return _filled(_size(size), _np_dtype(dtype), None, requires_grad, device)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     size = _kw("zeros", size, kw)
-    return _finish(np.zeros(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
+    return _filled(_size(size), _np_dtype(dtype), 0, requires_grad, device)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     size = _kw("ones", size, kw)
-    return _finish(np.ones(_size(size), dtype=_np_dtype(dtype)), requires_grad, device)
+    return _filled(_size(size), _np_dtype(dtype), 1, requires_grad, device)
 
 
 def _fill_dtype(value) -> np.dtype:
@@ -213,17 +230,17 @@ def _like_device(t: Tensor, device):
 
 def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
     shape, dt = _like(t, dtype)
-    return _finish(np.empty(shape, dtype=dt), requires_grad, _like_device(t, device))
+    return _filled(shape, dt, None, requires_grad, _like_device(t, device))
 
 
 def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
     shape, dt = _like(t, dtype)
-    return _finish(np.zeros(shape, dtype=dt), requires_grad, _like_device(t, device))
+    return _filled(shape, dt, 0, requires_grad, _like_device(t, device))
 
 
 def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
     shape, dt = _like(t, dtype)
-    return _finish(np.ones(shape, dtype=dt), requires_grad, _like_device(t, device))
+    return _filled(shape, dt, 1, requires_grad, _like_device(t, device))
 
 
 def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False,

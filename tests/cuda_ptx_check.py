@@ -121,7 +121,7 @@ for T in (F32, F64):
     for shape in (MM.SHAPE, MM.LARGE):
         check(f"gemm {T} {shape}", MM._gemm(numba.np.numpy_support.as_dtype(T), shape),
               (arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64,
-               I64))
+               I64, I64))
 
 # Families that register extra checks: a module-level PTX_CHECKS list of
 # (what, kernel, argument types) in kernels/cuda/<family>.py.

@@ -32,8 +32,10 @@ TORCH_TEXTS = (2, 13)
 
 
 def torch_with_our_texts():
-    """torch, for a test that compares its exact words; skips the test where torch is missing
-    or older than the release jitgrad follows (earlier releases word some things otherwise)."""
+    """torch, for a test that compares its exact words, random streams or fixed bugs; skips
+    the test where torch is missing or older than the release jitgrad follows (earlier
+    releases word some things otherwise, draw some initialisations otherwise, and have bugs
+    fixed since)."""
     torch = pytest.importorskip("torch")
     if tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) < TORCH_TEXTS:
         pytest.skip(f"torch {torch.__version__} words this differently from the "

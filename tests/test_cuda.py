@@ -265,16 +265,19 @@ def test_sums_of_every_layout_match_numpy(dtype, rng):
 
 
 @needs_cuda
+@pytest.mark.parametrize("split", [None, 3])
 @pytest.mark.parametrize("tile", ["SHAPE", "LARGE"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, rng, monkeypatch):
-    # row-major and transposed operands (each loads along its contiguous dim), ragged edges
+def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monkeypatch):
+    # row-major and transposed operands (each loads along its contiguous dim), ragged edges,
+    # and K split into chunks whose products a second pass adds (a ragged last chunk)
     import importlib
 
     from numba import config
 
     MM = importlib.import_module("jitgrad.kernels.cuda.matmul")
     monkeypatch.setattr(MM, "FORCE", getattr(MM, tile))
+    monkeypatch.setattr(MM, "SPLIT", split)
     m, k, n = (5, 7, 9) if config.ENABLE_CUDASIM else (131, 77, 259)
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)

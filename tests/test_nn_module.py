@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 from conftest import DEVICE
-from on_device import J
+from on_device import J, torch_with_our_texts
 
 import jitgrad
 from jitgrad import nn
@@ -650,6 +650,8 @@ _INITS = [
 @pytest.mark.parametrize("name,kwargs", _INITS, ids=[f"{n}{k}" for n, k in _INITS])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_random_inits_equal_torch_bit_for_bit(torch, name, kwargs, dtype):
+    if name == "trunc_normal_":
+        torch_with_our_texts()  # earlier torch releases draw it by another method
     for shape, gen in [((30, 20), False), ((8, 3, 3, 2), True), ((3, 4), False)]:
         t = J.empty(shape, dtype=getattr(jitgrad, dtype))
         tt = torch.empty(shape, dtype=getattr(torch, dtype))

@@ -105,16 +105,22 @@ def _name(t) -> str | None:
 @pytest.mark.parametrize("row, case", _params())
 def test_against_torch(row: OpRow, case: tuple, device, rng) -> None:
     torch = pytest.importorskip("torch")
+    try:
+        _against_torch(torch, row, case, device, rng)
+    except (AssertionError, RuntimeError):
+        # torch releases before the one jitgrad follows have bugs fixed since (trace's
+        # gradient of a non-square matrix, isclose broadcasting, ...): skipped there
+        torch_with_our_texts()
+        raise
+
+
+def _against_torch(torch, row: OpRow, case: tuple, device, rng) -> None:
     for dts in row.dtype_specs(len(case)):
         arrays = row.draw(rng, case, dts)
         jx = _jg_inputs(arrays, device, row.grad)
         tx = [torch.tensor(a, requires_grad=row.grad and a.dtype.kind == "f") for a in arrays]
         jouts = _outputs(row.fn(jitgrad, *jx))
-        try:
-            touts = _outputs(row.torch_op()(torch, *tx))
-        except RuntimeError:
-            torch_with_our_texts()  # an older torch refuses some cases later releases take
-            raise
+        touts = _outputs(row.torch_op()(torch, *tx))
         assert len(jouts) == len(touts)
         jloss, tloss = None, None
         for k, (jo, to) in enumerate(zip(jouts, touts)):

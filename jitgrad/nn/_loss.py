@@ -181,6 +181,14 @@ class _Classes(NamedTuple):
     reduction: str
     denom: float
     lse: np.ndarray | None
+    tk: object = None  # the targets the kernels read: tgt, or their copy on the GPU
+
+
+def _kernel_targets(td, t: np.ndarray):
+    """The validated targets as the kernels take them: the host copy `t` on the CPU; on the
+    GPU the target tensor's own storage as contiguous int64, so nothing is copied back over
+    (a host-to-device copy waits for every kernel queued before it)."""
+    return t if td.__class__ is np.ndarray else _contig(td, np.dtype(np.int64)).reshape(-1)
 
 
 def _fmt(shape) -> str:
@@ -306,9 +314,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     _no_grad_for("nll_loss_forward", "weight", weight)
     w = _weights(weight, C, xd.dtype, xd)
     x3 = _contig(xd).reshape(N, C, Dn)
-    loss, wt = O.backend(xd).nll(x3, t.reshape(N, Dn), w, ignore_index)
+    tk = _kernel_targets(target._data, t)
+    loss, wt = O.backend(xd).nll(x3, tk.reshape(N, Dn), w, ignore_index)
     st = _Classes(N, C, Dn, t, w, ignore_index, 0.0, reduction, _denom(wt, t, ignore_index, weight),
-                  None)
+                  None, tk)
     out = _reduce(loss.reshape(-1), reduction, st.denom, xd.dtype, _out_shape(xd.shape))
     rule = _class_rule(xd.ndim, 0.0, (D.NLL_LOSS, D.NLL_LOSS2D, None))
     return _finish_classes(out, x, rule, st, (x,), (x, st))
@@ -328,7 +337,7 @@ def nll_grad(g: Tensor, x: Tensor, st: _Classes) -> Tensor:
         s = _scale_tensor(g, st.reduction, st.denom, (N, 1, Dn))
         return V.reshape(O.mul(s, _wrap(_dev(dense, x._data))), shape)
     s = _scale(g, st.reduction, st.denom, N * Dn).reshape(N, Dn)
-    return _wrap(O.backend(st.w).nll_grad(s, st.tgt.reshape(N, Dn), st.w, st.ii, (N, C, Dn),
+    return _wrap(O.backend(st.w).nll_grad(s, st.tk.reshape(N, Dn), st.w, st.ii, (N, C, Dn),
                                           st.w.dtype, shape))
 
 
@@ -353,9 +362,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     _no_grad_for("nll_loss_forward", "weight", weight)
     w = _weights(weight, C, xd.dtype, xd)
     rows = _rows(xd, N, C, Dn)
-    lse, loss, wt = O.backend(xd).cross_entropy_index(rows, t, w, ignore_index, eps)
+    tk = _kernel_targets(td, t)
+    lse, loss, wt = O.backend(xd).cross_entropy_index(rows, tk, w, ignore_index, eps)
     st = _Classes(N, C, Dn, t, w, ignore_index, eps, reduction,
-                  _denom(wt, t, ignore_index, weight), lse)
+                  _denom(wt, t, ignore_index, weight), lse, tk)
     out = _reduce(loss, reduction, st.denom, xd.dtype, _out_shape(xd.shape))
     rule = _class_rule(xd.ndim, eps, (D.CROSS_ENTROPY, D.CROSS_ENTROPY2D,
                                       D.CROSS_ENTROPY_SMOOTH))
@@ -402,7 +412,7 @@ def cross_entropy_grad(g: Tensor, x: Tensor, st: _Classes) -> Tensor:
         return V.reshape(r, xd.shape)
     s = _scale(g, st.reduction, st.denom, N * Dn)
     rows = _rows(xd, N, C, Dn)
-    gr = O.backend(xd).cross_entropy_index_grad(rows, st.lse, s, st.tgt, st.w, st.ii, st.eps,
+    gr = O.backend(xd).cross_entropy_index_grad(rows, st.lse, s, st.tk, st.w, st.ii, st.eps,
                                                 xd.shape if Dn == 1 else None)
     return _wrap(gr if Dn == 1 else _unrows(gr, xd.shape, N, C, Dn))
 

@@ -93,6 +93,10 @@ class CudaArray:
         return {"shape": self.shape, "strides": self.strides, "typestr": self.dtype.str,
                 "data": (ptr, not self._writeable), "version": 3}
 
+    def __reduce__(self):
+        """Pickled through the host (the device address means nothing elsewhere)."""
+        return from_host, (self.get(),)
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
             "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the "

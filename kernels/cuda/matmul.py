@@ -22,6 +22,7 @@ SHAPE = (2, 2, 2, 2, 4) if SIM else (16, 16, 4, 4, 16)
 LARGE = (2, 2, 4, 4, 2) if SIM else (16, 16, 8, 8, 8)
 _kernels: dict = {}
 FORCE = None  # a tile shape every product uses (the benchmark compares the two)
+SPLIT = None  # how many k chunks every product splits into (tests of the split-K pass)
 
 
 def _gemm(dtype, shape: tuple = SHAPE):
@@ -35,24 +36,59 @@ def _gemm(dtype, shape: tuple = SHAPE):
     T = numba.from_dtype(dt)
     ACC = T if dt.kind == "f" else numba.int64
 
+    LA = (BM * BK + NT - 1) // NT  # elements of the A tile each thread stages, B's below
+    LB = (BK * BN + NT - 1) // NT
+    I64 = numba.int64
+    U = numba.uint64
+    SA, SB = BK * BM, BK * BN  # shared tile sizes (constants, as shared arrays need)
+
     @cuda.jit
-    def gemm(A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn, C, M, N, K, nbatch):
-        """C[z, i, j] = sum over k of A[z, i, k] * B[z, k, j] (strided A and B)"""
-        sA = cuda.shared.array((BK, BM), T)
-        sB = cuda.shared.array((BK, BN), T)
+    def gemm(A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn, C, M, N, K, nbatch, kc):
+        """C[s, z, i, j] = sum over k in the s-th chunk of kc of A[z, i, k] * B[z, k, j]
+        (strided A and B; one chunk, s = 0, when kc >= K)"""
+        sA = cuda.shared.array(SA, T)  # sA[kk * BM + i] = A[i0 + i, k0 + kk]
+        sB = cuda.shared.array(SB, T)  # sB[kk * BN + j] = B[k0 + kk, j0 + j]
         acc = cuda.local.array((RM, RN), ACC)
         av = cuda.local.array(RM, T)
         bv = cuda.local.array(RN, T)
+        # the (row, k) of each element this thread stages, worked out once: neighbouring
+        # threads read neighbouring addresses, along k when that is A's contiguous dim (or
+        # neither is), else along i; B likewise along j or k
+        ai = cuda.local.array(LA, I64)
+        ak = cuda.local.array(LA, I64)
+        bj = cuda.local.array(LB, I64)
+        bk = cuda.local.array(LB, I64)
         ty = cuda.threadIdx.y
         tx = cuda.threadIdx.x
         tid = ty * TX + tx
         a_k_fast = sak == 1 or sam != 1
         b_j_fast = sbn == 1 or sbk != 1
+        for l in range(LA):
+            e = tid + l * NT
+            if a_k_fast:
+                ai[l] = e // BK
+                ak[l] = e % BK
+            else:
+                ak[l] = e // BM
+                ai[l] = e % BM
+        for l in range(LB):
+            e = tid + l * NT
+            if b_j_fast:
+                bk[l] = e // BN
+                bj[l] = e % BN
+            else:
+                bj[l] = e // BK
+                bk[l] = e % BK
         tm = (M + BM - 1) // BM
         tn = (N + BN - 1) // BN
-        for tile in range(cuda.blockIdx.x, nbatch * tm * tn, cuda.gridDim.x):
-            z = tile // (tm * tn)
-            rest = tile % (tm * tn)
+        ns = (K + kc - 1) // kc
+        for tile in range(cuda.blockIdx.x, nbatch * ns * tm * tn, cuda.gridDim.x):
+            z = tile // (ns * tm * tn)
+            rest = tile % (ns * tm * tn)
+            sk = rest // (tm * tn)
+            rest = rest % (tm * tn)
+            klo = sk * kc
+            khi = min(K, klo + kc)
             i0 = (rest // tn) * BM
             j0 = (rest % tn) * BN
             abase = a0 + z * sab
@@ -60,38 +96,33 @@ def _gemm(dtype, shape: tuple = SHAPE):
             for p in range(RM):
                 for q in range(RN):
                     acc[p, q] = 0
-            for k0 in range(0, K, BK):
-                # neighbouring threads read neighbouring addresses: along k when that is
-                # A's contiguous dim (or neither is), else along i; B likewise, j or k
-                for e in range(tid, BM * BK, NT):
-                    if a_k_fast:
-                        i = e // BK
-                        kk = e % BK
-                    else:
-                        kk = e // BM
-                        i = e % BM
-                    gi = i0 + i
-                    gk = k0 + kk
-                    sA[kk, i] = A[abase + gi * sam + gk * sak] if gi < M and gk < K else 0
-                for e in range(tid, BK * BN, NT):
-                    if b_j_fast:
-                        kk = e // BN
-                        j = e % BN
-                    else:
-                        j = e // BK
-                        kk = e % BK
-                    gk = k0 + kk
-                    gj = j0 + j
-                    sB[kk, j] = B[bbase + gk * sbk + gj * sbn] if gk < K and gj < N else 0
+            for k0 in range(klo, khi, BK):
+                for l in range(LA):
+                    if tid + l * NT < SA:
+                        gi = i0 + ai[l]
+                        gk = k0 + ak[l]
+                        sA[ak[l] * BM + ai[l]] = (A[abase + gi * sam + gk * sak]
+                                                  if gi < M and gk < khi else T(0))
+                for l in range(LB):
+                    if tid + l * NT < SB:
+                        gk = k0 + bk[l]
+                        gj = j0 + bj[l]
+                        sB[bk[l] * BN + bj[l]] = (B[bbase + gk * sbk + gj * sbn]
+                                                  if gk < khi and gj < N else T(0))
                 cuda.syncthreads()
-                for kk in range(BK):  # an outer product of registers per step of k
+                # unsigned positions: no negative-index wraparound code on each load
+                pa = U(ty)
+                pb = U(tx)
+                for _ in range(BK):  # an outer product of registers per step of k
                     for p in range(RM):
-                        av[p] = sA[kk, ty + p * TY]
+                        av[p] = sA[pa + U(p * TY)]
                     for q in range(RN):
-                        bv[q] = sB[kk, tx + q * TX]
+                        bv[q] = sB[pb + U(q * TX)]
                     for p in range(RM):
                         for q in range(RN):
                             acc[p, q] += av[p] * bv[q]
+                    pa += U(BM)
+                    pb += U(BN)
                 cuda.syncthreads()
             for p in range(RM):
                 gi = i0 + ty + p * TY
@@ -99,7 +130,7 @@ def _gemm(dtype, shape: tuple = SHAPE):
                     for q in range(RN):
                         gj = j0 + tx + q * TX
                         if gj < N:
-                            C[(z * M + gi) * N + gj] = acc[p, q]
+                            C[((sk * nbatch + z) * M + gi) * N + gj] = acc[p, q]
 
     _kernels[(dt, shape)] = gemm
     return gemm
@@ -108,6 +139,20 @@ def _gemm(dtype, shape: tuple = SHAPE):
 def tiles(shape: tuple, nb: int, M: int, N: int) -> int:
     TY, TX, RM, RN, _ = shape
     return nb * -(-M // (TY * RM)) * -(-N // (TX * RN))
+
+
+def _chunk(shape: tuple, t: int, K: int, dtype) -> int:
+    """The k range each block sums: all of K, or (a float product with fewer tiles than the
+    card has multiprocessors and a long K) a chunk of it, so that more blocks share the work;
+    a second pass adds the chunks' products (split-K)."""
+    BK = shape[4]
+    sms = _device_props()["sms"]
+    n = SPLIT or (1 if t >= sms or np.dtype(dtype).kind != "f" else
+                  min(-(-sms // t), K // (8 * BK), 16))
+    if n <= 1:
+        return K
+    kc = -(-K // n)
+    return -(-kc // BK) * BK
 
 
 def pick(nb: int, M: int, N: int) -> tuple:
@@ -158,9 +203,17 @@ def matmul(a: CudaArray, b: CudaArray) -> CudaArray:
             B, b0, sb = b.strided()
             shape = FORCE or pick(nb, M, N)
             TY, TX = shape[:2]
-            grid = min(tiles(shape, nb, M, N), _device_props()["max_blocks"] * 4 if not SIM else 2)
+            t = tiles(shape, nb, M, N)
+            kc = _chunk(shape, t, K, a.dtype)
+            ns = -(-K // kc)
+            dst = out if ns == 1 else empty((ns * out.size,), a.dtype)
+            grid = min(t * ns, _device_props()["max_blocks"] * 4 if not SIM else 2)
             launch(_gemm(a.dtype, shape), grid, (TX, TY), A, a0, sab, sa[-2], sa[-1], B, b0, sbb,
-                   sb[-2], sb[-1], out.flat(), M, N, K, nb)
+                   sb[-2], sb[-1], dst.flat(), M, N, K, nb, kc)
+            if ns > 1:  # the chunks' partial products, summed in float64
+                from .reduce import sum_
+
+                out = sum_(dst.reshape(1, ns, out.size), a.dtype).reshape(out.shape)
     shape = out.shape
     if va and vb:
         return out.reshape(batch)
