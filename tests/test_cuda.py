@@ -294,6 +294,28 @@ def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monk
 
 
 @needs_cuda
+def test_flat_kernels_cover_every_element_whatever_the_size(rng):
+    # the flat kernels take several elements a grid apart per step, then a tail: sizes on
+    # either side of those steps, in place too
+    from jitgrad.kernels.cuda.runtime import config
+
+    _, b = config(1)
+    span = config(1 << 30)[0] * b  # threads in the largest grid
+    for n in (1, 7, span - 1, span, span + 1, 2 * span + 3, 4 * span - 1, 4 * span + 5,
+              9 * span + 2):
+        a = rng.standard_normal(n).astype(np.float32)
+        c = rng.standard_normal(n).astype(np.float32)
+        x = jitgrad.tensor(a, device="cuda")
+        y = jitgrad.tensor(c, device="cuda")
+        assert_allclose((-x).cpu().numpy(), -a)
+        assert_allclose((x * y).cpu().numpy(), a * c, rtol=1e-6)
+        assert_allclose((x * 2.5).cpu().numpy(), a * np.float32(2.5), rtol=1e-6)
+        assert_allclose(x.double().cpu().numpy(), a.astype(np.float64))
+        x.mul_(y)
+        assert_allclose(x.cpu().numpy(), a * c, rtol=1e-6)
+
+
+@needs_cuda
 def test_views_and_in_place_on_device(rng):
     a = rng.standard_normal((4, 5)).astype(np.float32)
     x = jitgrad.tensor(a, device="cuda")

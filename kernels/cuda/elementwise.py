@@ -45,11 +45,35 @@ def body(table, name: str, dtype):
     return f
 
 
-def _unary_kernels(f):
+def _map_kernel(f):
+    """out[i] = f(a[i]) over contiguous operands. Each thread reads four elements a grid
+    apart before it writes any, so four loads are in flight per thread (one leaves the
+    memory system idle between them); reads before writes also keep out is a (in place)
+    right."""
     @cuda.jit
     def flat(a, out):
-        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        n = out.size
+        s = cuda.gridsize(1)
+        i = cuda.grid(1)
+        while i + 3 * s < n:
+            v0 = a[i]
+            v1 = a[i + s]
+            v2 = a[i + 2 * s]
+            v3 = a[i + 3 * s]
+            out[i] = f(v0)
+            out[i + s] = f(v1)
+            out[i + 2 * s] = f(v2)
+            out[i + 3 * s] = f(v3)
+            i += 4 * s
+        while i < n:
             out[i] = f(a[i])
+            i += s
+
+    return flat
+
+
+def _unary_kernels(f):
+    flat = _map_kernel(f)
 
     @cuda.jit
     def strided(a, a0, sa, shape, out):
@@ -62,8 +86,20 @@ def _unary_kernels(f):
 def _binary_kernels(f):
     @cuda.jit
     def flat(a, b, out, ka, kb):
-        # ka, kb: 1 for an operand of the output's size, 0 for a single element
-        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        # ka, kb: 1 for an operand of the output's size, 0 for a single element; two
+        # elements per step of each thread, read before written (see _map_kernel)
+        n = out.size
+        s = cuda.gridsize(1)
+        i = cuda.grid(1)
+        while i + s < n:
+            x0 = a[i * ka]
+            y0 = b[i * kb]
+            x1 = a[(i + s) * ka]
+            y1 = b[(i + s) * kb]
+            out[i] = f(x0, y0)
+            out[i + s] = f(x1, y1)
+            i += 2 * s
+        if i < n:
             out[i] = f(a[i * ka], b[i * kb])
 
     @cuda.jit
@@ -253,11 +289,7 @@ def _convert(src_dtype, dst_dtype):
 
 
 def _copy_kernels(conv):
-    @cuda.jit
-    def flat(a, out):
-        """out[i] = a[i], converted to out's dtype"""
-        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            out[i] = conv(a[i])
+    flat = _map_kernel(conv)  # out[i] = a[i], converted to out's dtype
 
     @cuda.jit
     def strided(a, a0, sa, shape, out, o0, so, n):

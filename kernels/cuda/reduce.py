@@ -45,10 +45,22 @@ def _sum_kernels(acc_type):
             lo = (w - o * nchunk) * chunk
             hi = min(r, lo + chunk)
             base = o * r
+            # four independent partial sums: four loads in flight per thread
             acc = acc_type(0)
-            for q in range(lo + t, hi, B):
+            acc1 = acc_type(0)
+            acc2 = acc_type(0)
+            acc3 = acc_type(0)
+            q = lo + t
+            while q + 3 * B < hi:
                 acc += a[base + q]
-            sh[t] = acc
+                acc1 += a[base + q + B]
+                acc2 += a[base + q + 2 * B]
+                acc3 += a[base + q + 3 * B]
+                q += 4 * B
+            while q < hi:
+                acc += a[base + q]
+                q += B
+            sh[t] = (acc + acc1) + (acc2 + acc3)
             cuda.syncthreads()
             tree_sum(sh, t, B)
             if t == 0:
@@ -65,11 +77,23 @@ def _sum_kernels(acc_type):
             lo = c * chunk
             hi = min(r, lo + chunk)
             p = o * r * inner + (lane - o * inner) + lo * inner
-            acc = acc_type(0)
-            for _ in range(lo, hi):
+            acc = acc_type(0)  # four partial sums, as in rows
+            acc1 = acc_type(0)
+            acc2 = acc_type(0)
+            acc3 = acc_type(0)
+            q = lo
+            while q + 3 < hi:
+                acc += a[p]
+                acc1 += a[p + inner]
+                acc2 += a[p + 2 * inner]
+                acc3 += a[p + 3 * inner]
+                p += 4 * inner
+                q += 4
+            while q < hi:
                 acc += a[p]
                 p += inner
-            out[w] = acc * scale
+                q += 1
+            out[w] = ((acc + acc1) + (acc2 + acc3)) * scale
 
     k = _kernels[key] = (rows, cols)
     return k
