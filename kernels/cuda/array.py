@@ -282,7 +282,7 @@ _new = object.__new__
 
 
 def _fill(a: CudaArray, block, offset: int, shape: tuple, strides: tuple, dtype, writeable,
-          base) -> None:
+          base, contiguous=None) -> None:
     a.base = base
     a._fv = None  # flat()'s kernel view, made once
     a._block = block
@@ -296,7 +296,7 @@ def _fill(a: CudaArray, block, offset: int, shape: tuple, strides: tuple, dtype,
         n *= d
     a.size = n
     a.ndim = len(shape)
-    a._c = _is_contiguous(shape, strides, dtype.itemsize)
+    a._c = _is_contiguous(shape, strides, dtype.itemsize) if contiguous is None else contiguous
 
 
 def empty(shape, dtype) -> CudaArray:
@@ -305,26 +305,12 @@ def empty(shape, dtype) -> CudaArray:
     shape = tuple([int(s) for s in shape])
     dtype = np.dtype(dtype)
     isz = dtype.itemsize
-    st = []
     n = 1
-    for d in reversed(shape):
-        st.append(n * isz)
-        n *= d if d > 1 else 1
-    size = 1
     for d in shape:
-        size *= d
+        n *= d
     a = _new(CudaArray)
-    a.base = None
-    a._fv = None
-    a._block = ALLOCATOR.allocate(size * isz)
-    a._offset = 0
-    a.shape = shape
-    a.strides = tuple(reversed(st))
-    a.dtype = dtype
-    a._writeable = True
-    a.size = size
-    a.ndim = len(shape)
-    a._c = True
+    _fill(a, ALLOCATOR.allocate(n * isz), 0, shape, _contiguous_strides(shape, isz), dtype, True,
+          None, True)
     return a
 
 
