@@ -31,7 +31,9 @@ def _filled(shape: tuple, dt, value, requires_grad: bool, device) -> Tensor:
     wait for every kernel queued before it)."""
     dev = to_device(device)
     if dev.type != "cuda":
-        a = np.empty(shape, dtype=dt) if value is None else np.full(shape, value, dtype=dt)
+        a = (np.empty(shape, dtype=dt) if value is None else
+             np.zeros(shape, dtype=dt) if value == 0 else  # lazily zeroed pages
+             np.full(shape, value, dtype=dt))
         return _finish(a, requires_grad, dev)
     from . import cuda
 
