@@ -25,6 +25,42 @@ FORCE = None  # a tile shape every product uses (the benchmark compares the two)
 SPLIT = None  # how many k chunks every product splits into (tests of the split-K pass)
 
 
+def _stager(T, L: int, total: int, NT: int, BK: int):
+    """Device functions that stage one operand's tile (`total` elements, L per thread of
+    NT): `positions` works out once which (row, k) of the tile each of a thread's elements
+    is, neighbouring threads on neighbouring addresses (along k when that is the operand's
+    contiguous dim, else along its rows); `fetch` reads them from global memory into
+    registers (0 outside the matrix or the k range); `stash` writes the registers to the
+    shared tile, laid out k-major (sh[k * R + row])."""
+
+    @cuda.jit(device=True)
+    def positions(rs, ks, tid, k_fast, R):
+        for l in range(L):
+            e = tid + l * NT
+            if k_fast:
+                rs[l] = e // BK
+                ks[l] = e % BK
+            else:
+                ks[l] = e // R
+                rs[l] = e % R
+
+    @cuda.jit(device=True)
+    def fetch(X, base, s_r, s_k, r0, k0, rmax, kmax, rs, ks, regs, tid):
+        for l in range(L):
+            if tid + l * NT < total:
+                r = r0 + rs[l]
+                k = k0 + ks[l]
+                regs[l] = X[base + r * s_r + k * s_k] if r < rmax and k < kmax else T(0)
+
+    @cuda.jit(device=True)
+    def stash(sh, R, rs, ks, regs, tid):
+        for l in range(L):
+            if tid + l * NT < total:
+                sh[ks[l] * R + rs[l]] = regs[l]
+
+    return positions, fetch, stash
+
+
 def _gemm(dtype, shape: tuple = SHAPE):
     dt = np.dtype(dtype)
     k = _kernels.get((dt, shape))
@@ -41,6 +77,8 @@ def _gemm(dtype, shape: tuple = SHAPE):
     I64 = numba.int64
     U = numba.uint64
     SA, SB = BK * BM, BK * BN  # shared tile sizes (constants, as shared arrays need)
+    pos_a, fetch_a, stash_a = _stager(T, LA, SA, NT, BK)
+    pos_b, fetch_b, stash_b = _stager(T, LB, SB, NT, BK)
 
     @cuda.jit
     def gemm(A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn, C, M, N, K, nbatch, kc):
@@ -51,34 +89,17 @@ def _gemm(dtype, shape: tuple = SHAPE):
         acc = cuda.local.array((RM, RN), ACC)
         av = cuda.local.array(RM, T)
         bv = cuda.local.array(RN, T)
-        # the (row, k) of each element this thread stages, worked out once: neighbouring
-        # threads read neighbouring addresses, along k when that is A's contiguous dim (or
-        # neither is), else along i; B likewise along j or k
-        ai = cuda.local.array(LA, I64)
+        ai = cuda.local.array(LA, I64)  # the (i, k) of this thread's elements of A's tile
         ak = cuda.local.array(LA, I64)
-        bj = cuda.local.array(LB, I64)
+        ra = cuda.local.array(LA, T)  # their values, fetched a tile ahead
+        bj = cuda.local.array(LB, I64)  # B's (j, k) and values likewise
         bk = cuda.local.array(LB, I64)
+        rb = cuda.local.array(LB, T)
         ty = cuda.threadIdx.y
         tx = cuda.threadIdx.x
         tid = ty * TX + tx
-        a_k_fast = sak == 1 or sam != 1
-        b_j_fast = sbn == 1 or sbk != 1
-        for l in range(LA):
-            e = tid + l * NT
-            if a_k_fast:
-                ai[l] = e // BK
-                ak[l] = e % BK
-            else:
-                ak[l] = e // BM
-                ai[l] = e % BM
-        for l in range(LB):
-            e = tid + l * NT
-            if b_j_fast:
-                bk[l] = e // BN
-                bj[l] = e % BN
-            else:
-                bj[l] = e // BK
-                bk[l] = e % BK
+        pos_a(ai, ak, tid, sak == 1 or sam != 1, BM)
+        pos_b(bj, bk, tid, not (sbn == 1 or sbk != 1), BN)
         tm = (M + BM - 1) // BM
         tn = (N + BN - 1) // BN
         ns = (K + kc - 1) // kc
@@ -96,20 +117,15 @@ def _gemm(dtype, shape: tuple = SHAPE):
             for p in range(RM):
                 for q in range(RN):
                     acc[p, q] = 0
+            fetch_a(A, abase, sam, sak, i0, klo, M, khi, ai, ak, ra, tid)
+            fetch_b(B, bbase, sbn, sbk, j0, klo, N, khi, bj, bk, rb, tid)
             for k0 in range(klo, khi, BK):
-                for l in range(LA):
-                    if tid + l * NT < SA:
-                        gi = i0 + ai[l]
-                        gk = k0 + ak[l]
-                        sA[ak[l] * BM + ai[l]] = (A[abase + gi * sam + gk * sak]
-                                                  if gi < M and gk < khi else T(0))
-                for l in range(LB):
-                    if tid + l * NT < SB:
-                        gk = k0 + bk[l]
-                        gj = j0 + bj[l]
-                        sB[bk[l] * BN + bj[l]] = (B[bbase + gk * sbk + gj * sbn]
-                                                  if gk < khi and gj < N else T(0))
+                stash_a(sA, BM, ai, ak, ra, tid)
+                stash_b(sB, BN, bj, bk, rb, tid)
                 cuda.syncthreads()
+                if k0 + BK < khi:  # the next tile's loads are in flight during the products
+                    fetch_a(A, abase, sam, sak, i0, k0 + BK, M, khi, ai, ak, ra, tid)
+                    fetch_b(B, bbase, sbn, sbk, j0, k0 + BK, N, khi, bj, bk, rb, tid)
                 # unsigned positions: no negative-index wraparound code on each load
                 pa = U(ty)
                 pb = U(tx)
