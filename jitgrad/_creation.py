@@ -219,7 +219,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False,
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dt = _np_dtype(dtype, _fill_dtype(fill_value))
-    return _finish(np.full(_size((size,)), fill_value, dtype=dt), requires_grad, device)
+    return _filled(_size((size,)), dt, fill_value, requires_grad, device)
 
 
 def _like(t: Tensor, dtype):
@@ -248,7 +248,7 @@ def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *
 def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False,
               **_) -> Tensor:
     shape, dt = _like(t, dtype)
-    return _finish(np.full(shape, fill_value, dtype=dt), requires_grad, _like_device(t, device))
+    return _filled(shape, dt, fill_value, requires_grad, _like_device(t, device))
 
 
 def _zeros_meta(meta) -> Tensor:

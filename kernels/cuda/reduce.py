@@ -44,23 +44,8 @@ def _sum_kernels(acc_type):
             o = w // nchunk
             lo = (w - o * nchunk) * chunk
             hi = min(r, lo + chunk)
-            base = o * r
-            # four independent partial sums: four loads in flight per thread
-            acc = acc_type(0)
-            acc1 = acc_type(0)
-            acc2 = acc_type(0)
-            acc3 = acc_type(0)
-            q = lo + t
-            while q + 3 * B < hi:
-                acc += a[base + q]
-                acc1 += a[base + q + B]
-                acc2 += a[base + q + 2 * B]
-                acc3 += a[base + q + 3 * B]
-                q += 4 * B
-            while q < hi:
-                acc += a[base + q]
-                q += B
-            sh[t] = (acc + acc1) + (acc2 + acc3)
+            sh[t] = strided_sum(a, o * r + lo + t, B, max(hi - lo - t + B - 1, 0) // B,
+                                acc_type(0))
             cuda.syncthreads()
             tree_sum(sh, t, B)
             if t == 0:
@@ -77,26 +62,33 @@ def _sum_kernels(acc_type):
             lo = c * chunk
             hi = min(r, lo + chunk)
             p = o * r * inner + (lane - o * inner) + lo * inner
-            acc = acc_type(0)  # four partial sums, as in rows
-            acc1 = acc_type(0)
-            acc2 = acc_type(0)
-            acc3 = acc_type(0)
-            q = lo
-            while q + 3 < hi:
-                acc += a[p]
-                acc1 += a[p + inner]
-                acc2 += a[p + 2 * inner]
-                acc3 += a[p + 3 * inner]
-                p += 4 * inner
-                q += 4
-            while q < hi:
-                acc += a[p]
-                p += inner
-                q += 1
-            out[w] = ((acc + acc1) + (acc2 + acc3)) * scale
+            out[w] = strided_sum(a, p, inner, hi - lo, acc_type(0)) * scale
 
     k = _kernels[key] = (rows, cols)
     return k
+
+
+@cuda.jit(device=True)
+def strided_sum(a, p, step, n, zero):
+    """sum of a[p + k * step] for k < n, from `zero` (its type is the accumulator's): four
+    independent partial sums, so four loads are in flight at a time."""
+    s0 = zero
+    s1 = zero
+    s2 = zero
+    s3 = zero
+    k = 0
+    while k + 3 < n:
+        s0 += a[p]
+        s1 += a[p + step]
+        s2 += a[p + 2 * step]
+        s3 += a[p + 3 * step]
+        p += 4 * step
+        k += 4
+    while k < n:
+        s0 += a[p]
+        p += step
+        k += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 def _ceil(a: int, b: int) -> int:
@@ -118,7 +110,7 @@ def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
     rows, cols = _sum_kernels(acc)
     B = block_size()
     lanes = outer * inner
-    busy = _busy_threads()
+    busy = max_threads()
     if inner == 1:
         # enough rows to fill the card, or rows short enough for one block: one chunk each
         nchunk = 1 if lanes * B >= busy or r <= 8 * B else min(_ceil(busy, lanes * B),
@@ -131,7 +123,9 @@ def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
         launch(rows, blocks(lanes * nchunk), B, a3.flat(), part.flat(), r, chunk, nchunk, one)
         launch(rows, blocks(lanes), B, part.flat(), out.flat(), nchunk, nchunk, 1, sc)
         return out
-    nchunk = (1 if lanes >= busy // 4 or r <= 2 * block_size() // 8 else
+    # a quarter of the card's threads or short columns (under 64 on a GPU; the simulator's
+    # 4-thread blocks chunk almost every column, so CI runs both passes): one chunk each
+    nchunk = (1 if lanes >= busy // 4 or r <= B // 4 else
               min(_ceil(busy, lanes), _ceil(r, 32), 1024))
     if nchunk == 1:
         launch(cols, *config(lanes), a3.flat(), out.flat(), r, inner, r, 1, sc)
@@ -141,11 +135,6 @@ def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
     launch(cols, *config(nchunk * lanes), a3.flat(), part.flat(), r, inner, chunk, nchunk, one)
     launch(cols, *config(lanes), part.flat(), out.flat(), nchunk, lanes, nchunk, 1, sc)
     return out
-
-
-def _busy_threads() -> int:
-    """Threads that keep every multiprocessor of the device busy."""
-    return max_threads()
 
 
 def _extreme_kernel(dtype, want_max: bool):
