@@ -55,7 +55,7 @@ def karg(dtype, n: int, ptr: int = 0x7F00_0010_0000, off: int = 0, step: int = 1
 
 
 def argtype(a):
-    return typeof(a.dev() if isinstance(a, R.KArg) else a, Purpose.argument)
+    return typeof(L._dev(a), Purpose.argument)
 
 
 class FakeKernel:
@@ -82,6 +82,9 @@ CASES = {
                                          np.uint16(65535), np.uint32(7),
                                          np.uint64(2**63 + 5), np.int64(-(2**62))),
     "tuples": lambda: (karg(np.int64, 9), (1, 2, 3), (np.int64(4), -5), ()),
+    "arrays in a tuple (multi-tensor launches)": lambda: (
+        (karg(np.float32, 3), karg(np.float32, 1, ptr=0x10), karg(np.float32, 70, off=16)),
+        (3, 3, 73), np.float32(0.5), ((karg(np.int64, 2), 4), True)),
     "half precision": lambda: (np.float16(1.5), karg(np.float16, 2)),
     "a high address, a large array": lambda: (karg(np.float64, 3 << 28, ptr=0x7FFF_F000_0000),
                                               karg(np.uint8, 1, ptr=0x10, off=3)),
@@ -95,8 +98,8 @@ def test_packing_matches_numba_cuda_byte_for_byte(case):
     codes: list = []
     for t in types:
         L._param_codes(t, codes)
-    entry = L._Entry(None, 0xBEEF, codes)
-    dev = [a.dev() if isinstance(a, R.KArg) else a for a in args]
+    entry = L._Entry(None, 0xBEEF, codes, args)
+    dev = [L._dev(a) for a in args]
     assert L.marshal_check(FakeKernel(types), dev, entry, codes, args) is None
 
 
@@ -109,16 +112,16 @@ def test_marshal_check_catches_a_wrong_layout():
     dev = [a.dev() for a in args[:1]] + list(args[1:])
     kern = FakeKernel(types)
     # the same layout, other values: the data address differs
-    entry = L._Entry(None, 0, codes)
+    entry = L._Entry(None, 0, codes, args)
     other = (karg(np.float64, 5, ptr=0x7F00_0020_0000),) + args[1:]
     why = L.marshal_check(kern, dev, entry, codes, other)
     assert why is not None and why.startswith("parameter 4 (q)")
     # a float32 packed as a float64
     bad = codes[:-1] + ["d"]
-    why = L.marshal_check(kern, dev, L._Entry(None, 0, bad), bad, args)
+    why = L.marshal_check(kern, dev, L._Entry(None, 0, bad, args), bad, args)
     assert why is not None and "parameter 8" in why
     # a parameter missing
-    why = L.marshal_check(kern, dev, L._Entry(None, 0, codes[:-1]), codes[:-1], args)
+    why = L.marshal_check(kern, dev, L._Entry(None, 0, codes[:-1], args), codes[:-1], args)
     assert why == "9 parameters from numba-cuda, 8 packed"
 
 
@@ -296,3 +299,28 @@ def test_an_integer_beyond_int64_first_does_not_fix_the_signature(direct):
     direct.codes = ["q"] * 8
     L.launch(k, 1, 32, a, 6)
     assert len(direct.launches) == 1 and direct.launches[0]["vals"][-1] == 6
+
+
+def test_an_mlp_step_on_the_gpu_code_path_launches_few_kernels():
+    # bench/cuda_host.py runs a 784-256-256-10 SGD step through the GPU code path with the
+    # driver stubbed. At these sizes a step is bound by the host, each launch costing driver
+    # time: the bias is added inside the GEMM, short products are not split over k, a bias
+    # gradient is one sum, cross-entropy makes its gradient's scale in one launch, and SGD
+    # updates several parameters per launch.
+    import os
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    r = subprocess.run([sys.executable, "-m", "bench.cuda_host", "--reps", "3", "--rounds",
+                        "1"], cwd=pathlib.Path(__file__).resolve().parents[1], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    launches = int(re.search(r"launches per step: (\d+)", r.stdout).group(1))
+    # 8 GEMMs, 1 split-K sum, 2 ReLUs, 2 ReLU gradients, 3 bias gradients, cross-entropy's
+    # forward, its sum, the seed, the scale and its backward, and one SGD launch for all six
+    # parameters: 22 (40 before)
+    assert launches <= 22, r.stdout

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .runtime import ALLOCATOR, SIM, config, cuda, download, upload, view
+from .runtime import ALLOCATOR, SIM, config, cuda, download, flat_view, upload, view
 
 _NUMERIC = "biuf"
 
@@ -33,6 +33,27 @@ def _contiguous_strides(shape: tuple, itemsize: int) -> tuple:
         st.append(acc)
         acc *= n if n > 1 else 1
     return tuple(reversed(st))
+
+
+_LAYOUTS: dict = {}
+
+
+def _layout(shape: tuple, itemsize: int) -> tuple:
+    """(shape as Python ints, its C-order strides, its size) for a shape tuple. A training
+    loop asks for the same few shapes all the time, so the answers are kept: one dict
+    lookup instead of converting and multiplying on every allocation and reshape."""
+    r = _LAYOUTS.get((shape, itemsize))
+    if r is None:
+        s = tuple([int(n) for n in shape])
+        n = 1
+        for d in s:
+            if d < 0:
+                raise ValueError("negative dimensions are not allowed")
+            n *= d
+        if len(_LAYOUTS) >= 4096:
+            _LAYOUTS.clear()
+        r = _LAYOUTS[(s, itemsize)] = (s, _contiguous_strides(s, itemsize), n)
+    return r
 
 
 def _is_contiguous(shape: tuple, strides: tuple, itemsize: int) -> bool:
@@ -115,8 +136,7 @@ class CudaArray:
                 raise ValueError(f"flat() of a non-contiguous CudaArray {self.shape} with "
                                  f"strides {self.strides}: a kernel would read the wrong "
                                  "elements")
-            v = self._fv = view(self._block, self._offset, (self.size,),
-                                (self.dtype.itemsize,), self.dtype)
+            v = self._fv = flat_view(self._block, self._offset, self.size, self.dtype)
         return v
 
     def strided(self):
@@ -131,32 +151,44 @@ class CudaArray:
                 else:
                     hi += (n - 1) * s
         count = (hi - lo) // isz + 1
-        base = view(self._block, self._offset + lo, (count,), (isz,), self.dtype)
+        base = flat_view(self._block, self._offset + lo, count, self.dtype)
         return base, -lo // isz, tuple(s // isz for s in self.strides)
 
-    def _as(self, shape: tuple, strides: tuple, offset=None) -> "CudaArray":
+    def _as(self, shape: tuple, strides: tuple, offset=None, contiguous=None) -> "CudaArray":
         """A view of the same block (shape and strides: tuples of Python ints)."""
         a = _new(CudaArray)
         _fill(a, self._block, self._offset if offset is None else offset, shape, strides,
-              self.dtype, self._writeable, self.base if self.base is not None else self)
+              self.dtype, self._writeable, self.base if self.base is not None else self,
+              contiguous)
         return a
 
     # ------------------------------------------------------------------ views
     def reshape(self, *shape, order: str = "C") -> "CudaArray":
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        shape = _infer(tuple([int(s) for s in shape]), self.size, self.shape)
-        if self._c:  # the common case: any shape views a contiguous array
-            return self._as(shape, _contiguous_strides(shape, self.dtype.itemsize))
-        st = _nocopy_strides(self.shape, self.strides, shape, self.dtype.itemsize)
-        if st is not None:
-            return self._as(shape, st)
-        return self.copy()._as(shape, _contiguous_strides(shape, self.dtype.itemsize))
+        if len(shape) == 1 and shape[0].__class__ is not int:
+            shape = shape[0]
+            if shape.__class__ is not tuple:
+                shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+        isz = self.dtype.itemsize
+        if self._c and -1 not in shape:  # the common case: a contiguous array, a full shape
+            shape, st, n = _layout(shape, isz)
+            if n == self.size:
+                return self._as(shape, st, None, True)
+        shape, st, n = _layout(_infer(tuple([int(s) for s in shape]), self.size, self.shape),
+                               isz)
+        if self._c:
+            return self._as(shape, st, None, True)
+        nst = _nocopy_strides(self.shape, self.strides, shape, isz)
+        if nst is not None:
+            return self._as(shape, nst)
+        return self.copy()._as(shape, st, None, True)
 
     def ravel(self) -> "CudaArray":
         return self.reshape(-1)
 
     def transpose(self, *axes) -> "CudaArray":
+        if not axes and self.ndim == 2:  # x.T of a matrix: the common case
+            (m, n), (sm, sn) = self.shape, self.strides
+            return self._as((n, m), (sn, sm))
         if not axes or axes == (None,):
             axes = tuple(range(self.ndim))[::-1]
         elif len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -302,15 +334,11 @@ def _fill(a: CudaArray, block, offset: int, shape: tuple, strides: tuple, dtype,
 def empty(shape, dtype) -> CudaArray:
     if shape.__class__ is not tuple:
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    shape = tuple([int(s) for s in shape])
     dtype = np.dtype(dtype)
     isz = dtype.itemsize
-    n = 1
-    for d in shape:
-        n *= d
+    shape, st, n = _layout(shape, isz)
     a = _new(CudaArray)
-    _fill(a, ALLOCATOR.allocate(n * isz), 0, shape, _contiguous_strides(shape, isz), dtype, True,
-          None, True)
+    _fill(a, ALLOCATOR.allocate(n * isz), 0, shape, st, dtype, True, None, True)
     return a
 
 

@@ -91,8 +91,28 @@ def launch(kernel, grid, block, *args) -> None:
 def _numba_launch(kernel, grid, block, args) -> None:
     stats["numba"] += 1
     if not SIM:
-        args = [a.dev() if a.__class__ is KArg else a for a in args]
+        args = [_dev(a) for a in args]
     kernel[grid, block](*args)
+
+
+def _dev(a):
+    """A launch argument as numba-cuda takes it (arrays inside tuples too)."""
+    c = a.__class__
+    if c is KArg:
+        return a.dev()
+    if c is tuple:
+        return tuple([_dev(x) for x in a])
+    return a
+
+
+def _strided_inside(a) -> bool:
+    """Whether argument `a` is, or holds, an array the direct path does not pack."""
+    c = a.__class__
+    if c is KArg:
+        return a.key is None
+    if c is tuple:
+        return any(_strided_inside(x) for x in a)
+    return False
 
 
 def _flatten(args, out: list) -> list:
@@ -145,9 +165,9 @@ class _Entry:
     """A compiled kernel launched straight through the driver, its parameters packed into
     slots made once."""
 
-    __slots__ = ("pack", "buf", "params", "fn", "kernel")
+    __slots__ = ("pack", "buf", "params", "fn", "kernel", "fill_args")
 
-    def __init__(self, kernel, handle: int, codes: list):
+    def __init__(self, kernel, handle: int, codes: list, args):
         self.kernel = kernel
         self.pack = struct.Struct("<" + "".join(
             c + "x" * (8 - struct.calcsize(c)) for c in codes)).pack_into
@@ -155,13 +175,14 @@ class _Entry:
         self.buf = ctypes.create_string_buffer(8 * n or 8)
         base = ctypes.addressof(self.buf)
         self.params = (ctypes.c_void_p * (n or 1))(*[base + 8 * i for i in range(n)])
+        self.fill_args = _packer(args)
         from cuda.bindings import driver
 
         self.fn = (driver.cuLaunchKernel, driver.CUfunction(handle), driver.CUstream(0),
                    ctypes.addressof(self.params))
 
     def fill(self, args) -> None:
-        self.pack(self.buf, 0, *_flatten(args, []))
+        self.fill_args(self.pack, self.buf, args)
 
     def __call__(self, grid, block, args) -> bool:
         """Launch; False when the direct launch could not be made (the caller then uses
@@ -170,13 +191,12 @@ class _Entry:
         try:
             g = (grid, 1, 1) if grid.__class__ is int else _dims(grid)
             b = (block, 1, 1) if block.__class__ is int else _dims(block)
-            vals = _flatten(args, [])
         except (TypeError, ValueError):  # dims numba-cuda will judge in its own words
             _numba_launch(self.kernel, grid, block, args)
             return True
         with _lock:
             try:
-                self.pack(self.buf, 0, *vals)
+                self.fill_args(self.pack, self.buf, args)
             except (struct.error, TypeError, OverflowError):  # a value outside its slot
                 packed = False
             else:
@@ -194,8 +214,43 @@ class _Entry:
         return True
 
 
+_packers: dict = {}
+
+
+def _packer(args):
+    """``fill(pack, buf, args)``: packs launch arguments laid out like `args` (the same
+    kinds in the same places: the launch key guarantees it) into buf in one call. The
+    function is generated once per layout, so a launch spends no time walking its
+    arguments: each array contributes its precomputed ``vals``, each number itself."""
+    src = ", ".join(_pack_parts(args, "a"))
+    f = _packers.get(src)
+    if f is None:
+        ns: dict = {}
+        exec(f"def fill(pack, buf, a):\n    pack(buf, 0, {src})\n", ns)  # noqa: S102
+        f = _packers[src] = ns["fill"]
+    return f
+
+
+def _pack_parts(args, name: str) -> list:
+    """The expressions that spell out the packed values of `args` (named `name`)."""
+    parts = []
+    for i, a in enumerate(args):
+        if a.__class__ is KArg:
+            parts.append(f"*{name}[{i}].vals")
+        elif a.__class__ is tuple:
+            if any(x.__class__ is KArg or x.__class__ is tuple for x in a):
+                parts.extend(_pack_parts(a, f"{name}[{i}]"))
+            else:
+                parts.append(f"*{name}[{i}]")
+        else:
+            parts.append(f"{name}[{i}]")
+    return parts
+
+
 def _dims(d) -> tuple:
     """A launch dimension (an integer or a tuple of up to three) as three Python ints."""
+    if d.__class__ is tuple and len(d) == 2 and d[0].__class__ is int and d[1].__class__ is int:
+        return (d[0], d[1], 1)
     t = tuple(int(x) for x in d) if isinstance(d, tuple) else (int(d),)
     if not 1 <= len(t) <= 3:
         raise TypeError(f"a launch dimension has 1 to 3 entries, not {d!r}")
@@ -238,7 +293,7 @@ def _learn(key, kernel, args) -> None:
     for a in args:
         if a.__class__ is int and not -(1 << 63) <= a < (1 << 63):
             return  # typed uint64 (or refused) by numba-cuda, unlike the key's other ints
-        if a.__class__ is KArg and a.key is None:  # not 1-D contiguous: numba-cuda's path
+        if _strided_inside(a):  # not 1-D contiguous: numba-cuda's path
             _entries[key] = None
             stats["refused"] += 1
             refusals.append((getattr(kernel, "__name__", repr(kernel)),
@@ -265,7 +320,7 @@ def build(kernel, args) -> tuple:
         if isinstance(a, (complex, np.complexfloating, np.ndarray)) or not isinstance(
                 a, (int, float, bool, np.number, np.bool_)):
             return None, f"argument {a!r} of a kind the direct path does not pack"
-    dev_args = [a.dev() if a.__class__ is KArg else a for a in args]
+    dev_args = [_dev(a) for a in args]
     argtypes = tuple(kernel.typeof_pyval(a) for a in dev_args)
     kern = kernel.overloads.get(argtypes)
     if kern is None:
@@ -276,7 +331,7 @@ def build(kernel, args) -> tuple:
     for t in kern.argument_types:
         _param_codes(t, codes)
     handle = int(kern._codelibrary.get_cufunc().handle)
-    entry = _Entry(kernel, handle, codes)
+    entry = _Entry(kernel, handle, codes, args)
     why = marshal_check(kern, dev_args, entry, codes, args)
     return (entry, None) if why is None else (None, why)
 

@@ -217,6 +217,10 @@ if SIM:
         """The array a kernel receives for the elements at `offset` (bytes) of `block` laid
         out by `shape` and `strides` (bytes, possibly 0 or negative)."""
         return np.ndarray(shape, dtype=dtype, buffer=block.mem, offset=offset, strides=strides)
+
+    def flat_view(block: Block, offset: int, n: int, dtype: np.dtype):
+        """view() of n contiguous elements (dtype: a numpy dtype)."""
+        return np.ndarray((n,), dtype=dtype, buffer=block.mem, offset=offset)
 else:
     from numba.cuda.cudadrv.devicearray import DeviceNDArray
     from numba.cuda.cudadrv.driver import MemoryPointer
@@ -269,6 +273,26 @@ else:
         out by `shape` and `strides` (bytes, possibly 0 or negative)."""
         return KArg(block, offset, tuple(shape), tuple(strides), dtype)
 
+    _new = object.__new__
+    _FLAT_KEYS: dict = {}
+
+    def flat_view(block: Block, offset: int, n: int, dtype: np.dtype):
+        """view() of n contiguous elements (dtype: a numpy dtype): the kernel argument
+        almost every launch passes, built without KArg's general path."""
+        k = _new(KArg)
+        k.block = block
+        k.ptr = ptr = block.ptr + offset
+        k.shape = (n,)
+        k.strides = (isz,) = (dtype.itemsize,)
+        k.dtype = dtype
+        key = _FLAT_KEYS.get(dtype)
+        if key is None:
+            key = _FLAT_KEYS[dtype] = (dtype, 1)
+        k.key = key
+        k.vals = (0, 0, n, isz, ptr if n else 0, n, isz)
+        k._dev = None
+        return k
+
 
 def upload(dst_view, src: np.ndarray) -> None:
     """Copy a contiguous host array into a contiguous kernel view of the same size."""
@@ -299,4 +323,4 @@ def ceil_div(a: int, b: int) -> int:
 
 
 __all__ = ["SIM", "ALLOCATOR", "available", "device_count", "synchronize", "config",
-           "block_size", "view", "upload", "download", "cuda", "math", "ceil_div"]
+           "block_size", "view", "flat_view", "upload", "download", "cuda", "math", "ceil_div"]
