@@ -7,7 +7,7 @@ import numpy as np
 
 from .elementwise import binary, fill, ternary, unary  # noqa: F401
 from .index import gather_dim, scatter_add, scatter_dim  # noqa: F401
-from .matmul import matmul  # noqa: F401
+from .matmul import addmm, matmul  # noqa: F401
 from .reduce import as_3d, extreme, sum_  # noqa: F401
 
 storage = np.ndarray
@@ -51,5 +51,5 @@ from .norm import *  # noqa: F401,F403,E402
 from .conv import *  # noqa: F401,F403,E402
 from .pool import *  # noqa: F401,F403,E402
 from .embedding import *  # noqa: F401,F403,E402
-from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step  # noqa: F401,E402
+from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step, sgd_steps  # noqa: F401,E402
 from .pointwise import binary_p, ternary_p, unary_p  # noqa: F401,E402

@@ -60,3 +60,10 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                 finally:
                     ctl[1](threads)
     return np.matmul(a, b)
+
+
+def addmm(bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """bias + a @ b for matrices a and b, bias broadcastable to the product."""
+    out = matmul(a, b)
+    out += bias
+    return out

@@ -109,7 +109,8 @@ for S, D in ((F32, F64), (F64, F32), (F32, I64), (I64, F32), (F32, B1), (B1, F32
 for acc in (F64, I64):
     rows, cols = R._sum_kernels(acc)
     for T in (F32, F64) if acc is F64 else (I64,):
-        for O in {T, acc}:  # the result, or float64 (int64) partials
+        # the result, float64 (int64) partials, or float64 losses summed into float32
+        for O in {T, acc} | ({F32} if acc is F64 else set()):
             check(f"sum rows {T}->{O}", rows, (arr(T), arr(O), I64, I64, I64, acc))
             check(f"sum cols {T}->{O}", cols, (arr(T), arr(O), I64, I64, I64, I64, acc))
 for T in (F32, F64, I64):
@@ -120,8 +121,8 @@ for T in (F32, F64, I64):
 for T in (F32, F64):
     for shape in (MM.SHAPE, MM.LARGE):
         check(f"gemm {T} {shape}", MM._gemm(numba.np.numpy_support.as_dtype(T), shape),
-              (arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64,
-               I64, I64))
+              (arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64, arr(T), arr(T), I64,
+               I64, I64, I64, I64, I64, I64, I64, I64))
 
 # Families that register extra checks: a module-level PTX_CHECKS list of
 # (what, kernel, argument types) in kernels/cuda/<family>.py.

@@ -294,6 +294,37 @@ def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monk
 
 
 @needs_cuda
+@pytest.mark.parametrize("split", [None, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_addmm_adds_every_bias_layout_inside_the_gemm(dtype, split, rng, monkeypatch):
+    # the bias is added as the product is written (in the first k chunk only, when the
+    # product is split over k): every broadcast of it, a transposed operand, an empty K
+    import importlib
+
+    from numba import config
+
+    MM = importlib.import_module("jitgrad.kernels.cuda.matmul")
+    monkeypatch.setattr(MM, "SPLIT", split)
+    m, k, n = (5, 7, 9) if config.ENABLE_CUDASIM else (131, 300, 67)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((n, k)).astype(dtype)  # used transposed, as nn.Linear does
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    ja = jitgrad.tensor(a, device="cuda")
+    jbt = jitgrad.tensor(b, device="cuda").t()
+    for shape in [(n,), (m, n), (1, n), (m, 1), ()]:
+        bias = rng.standard_normal(shape).astype(dtype)
+        got = jitgrad.addmm(jitgrad.tensor(bias, device="cuda"), ja, jbt).cpu().numpy()
+        assert_allclose(got, bias + a @ b.T, **tol, err_msg=str(shape))
+    bias = rng.standard_normal((n,)).astype(dtype)
+    got = jitgrad.addmm(jitgrad.tensor(bias, device="cuda"),
+                        jitgrad.zeros(m, 0, dtype=ja.dtype, device="cuda"),
+                        jitgrad.zeros(0, n, dtype=ja.dtype, device="cuda")).cpu().numpy()
+    assert_allclose(got, np.broadcast_to(bias, (m, n)))
+    with pytest.raises(ValueError, match="do not multiply"):
+        jitgrad.kernels.cuda.matmul(ja._data, ja._data)
+
+
+@needs_cuda
 def test_flat_kernels_cover_every_element_whatever_the_size(rng):
     # the flat kernels take several elements a grid apart per step, then a tail: sizes on
     # either side of those steps, in place too

@@ -106,12 +106,7 @@ def addmm(bias: Tensor, a: Tensor, b: Tensor) -> Tensor:
     if err is not None:
         raise err
     O.check_same_device(bias, a, b)
-    K = backend(ad)
-    out = K.matmul(ad, md)
-    if out.__class__ is np.ndarray:
-        out += bd
-    else:
-        out = K.binary("add", out, bd, out.shape, out=out)
+    out = backend(ad).addmm(bd, ad, md)
     return record(D.ADDMM, _wrap(out), (bias, a, b), (a, b))
 
 

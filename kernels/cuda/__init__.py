@@ -22,7 +22,7 @@ from .elementwise import binary, copy_strided, ternary, unary  # noqa: F401
 from .embedding import *  # noqa: F401,F403,E402
 from .index import *  # noqa: F401,F403,E402
 from .loss import *  # noqa: F401,F403,E402
-from .matmul import matmul  # noqa: F401
+from .matmul import addmm, matmul  # noqa: F401
 from .movement import *  # noqa: F401,F403,E402
 from .norm import *  # noqa: F401,F403,E402
 from .optim import *  # noqa: F401,F403,E402

@@ -81,9 +81,11 @@ def _gemm(dtype, shape: tuple = SHAPE):
     pos_b, fetch_b, stash_b = _stager(T, LB, SB, NT, BK)
 
     @cuda.jit
-    def gemm(A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn, C, M, N, K, nbatch, kc):
+    def gemm(A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn, C, D, d0, sdm, sdn, bias, M, N, K,
+             nbatch, kc):
         """C[s, z, i, j] = sum over k in the s-th chunk of kc of A[z, i, k] * B[z, k, j]
-        (strided A and B; one chunk, s = 0, when kc >= K)"""
+        (strided A and B; one chunk, s = 0, when kc >= K), plus D[i, j] (strided, for
+        addmm's bias) in chunk 0 when `bias` is set"""
         sA = cuda.shared.array(SA, T)  # sA[kk * BM + i] = A[i0 + i, k0 + kk]
         sB = cuda.shared.array(SB, T)  # sB[kk * BN + j] = B[k0 + kk, j0 + j]
         acc = cuda.local.array((RM, RN), ACC)
@@ -146,7 +148,10 @@ def _gemm(dtype, shape: tuple = SHAPE):
                     for q in range(RN):
                         gj = j0 + tx + q * TX
                         if gj < N:
-                            C[((sk * nbatch + z) * M + gi) * N + gj] = acc[p, q]
+                            v = T(acc[p, q])
+                            if bias and sk == 0:
+                                v += D[d0 + gi * sdm + gj * sdn]
+                            C[((sk * nbatch + z) * M + gi) * N + gj] = v
 
     _kernels[(dt, shape)] = gemm
     return gemm
@@ -160,11 +165,12 @@ def tiles(shape: tuple, nb: int, M: int, N: int) -> int:
 def _chunk(shape: tuple, t: int, K: int, dtype) -> int:
     """The k range each block sums: all of K, or (a float product with fewer tiles than the
     card has multiprocessors and a long K) a chunk of it, so that more blocks share the work;
-    a second pass adds the chunks' products (split-K)."""
+    a second pass adds the chunks' products (split-K). Chunks are at least 256 long: a
+    shorter one saves less time than the second launch costs."""
     BK = shape[4]
     sms = _device_props()["sms"]
     n = SPLIT or (1 if t >= sms or np.dtype(dtype).kind != "f" else
-                  min(-(-sms // t), K // (8 * BK), 16))
+                  min(-(-sms // t), K // 256, 16))
     if n <= 1:
         return K
     kc = -(-K // n)
@@ -194,14 +200,93 @@ def _batch_stride(x: CudaArray, batch: tuple) -> tuple:
     return full, (full.strides[len(batch) - 1] // isz) if batch else 0
 
 
+_plans: dict = {}
+
+
+def _plan(nb: int, M: int, N: int, K: int, dtype) -> tuple:
+    """(kernel, grid, block, k chunk, chunk count) for a product, worked out once per
+    problem size (a training loop repeats a few)."""
+    key = (nb, M, N, K, dtype, FORCE, SPLIT)
+    p = _plans.get(key)
+    if p is None:
+        shape = FORCE or pick(nb, M, N)
+        t = tiles(shape, nb, M, N)
+        kc = _chunk(shape, t, K, dtype)
+        ns = -(-K // kc)
+        grid = min(t * ns, _device_props()["max_blocks"] * 4 if not SIM else 2)
+        if len(_plans) >= 1024:
+            _plans.clear()
+        p = _plans[key] = (_gemm(dtype, shape), grid, (shape[1], shape[0]), kc, ns)
+    return p
+
+
+def _product(a: CudaArray, sab: int, b: CudaArray, sbb: int, out: CudaArray, nb: int,
+             M: int, N: int, K: int, bias: CudaArray | None = None) -> CudaArray:
+    """out (nb, M, N) = a @ b (+ bias, an (M, N) view, for nb == 1), the operands' batches
+    `sab` and `sbb` elements apart (0: no batch of its own); returns out, or a fresh array
+    of its shape after split-K."""
+    if out.size == 0:
+        return out
+    if K == 0:
+        if bias is None:
+            out.fill(0)
+        else:
+            from .elementwise import assign
+
+            assign(out, bias)
+        return out
+    kern, grid, block, kc, ns = _plan(nb, M, N, K, a.dtype)
+    A, a0, sa = a.strided()
+    B, b0, sb = b.strided()
+    dst = out if ns == 1 else empty((ns * out.size,), a.dtype)
+    o = dst.flat()
+    if bias is None:  # D unread: any array of the type other than the output (the
+        D, d0, sd, hb = A, 0, (0, 0), 0  # simulator copies each argument back)
+    else:
+        D, d0, sd = bias.strided()
+        hb = 1
+    launch(kern, grid, block, A, a0, sab, sa[-2], sa[-1], B, b0, sbb, sb[-2], sb[-1],
+           o, D, d0, sd[0], sd[1], hb, M, N, K, nb, kc)
+    if ns > 1:  # the chunks' partial products, summed in float64
+        from .reduce import sum_
+
+        out = sum_(dst.reshape(1, ns, out.size), a.dtype).reshape(out.shape)
+    return out
+
+
+def _shapes_error(a: CudaArray, b: CudaArray) -> ValueError:
+    return ValueError(f"matmul: shapes {a.shape} and {b.shape} do not multiply (inner "
+                      "dimensions differ)")
+
+
+def addmm(bias: CudaArray, a: CudaArray, b: CudaArray) -> CudaArray:
+    """bias + a @ b for matrices a (M, K) and b (K, N), bias broadcastable to (M, N) and of
+    their dtype: the bias is added as the product is written, in one launch."""
+    M, K = a.shape
+    N = b.shape[1]
+    if b.shape[0] != K or a.dtype != b.dtype or bias.dtype != a.dtype:
+        raise ValueError(f"addmm: bias {bias.shape} {bias.dtype}, mat1 {a.shape} {a.dtype}, "
+                         f"mat2 {b.shape} {b.dtype} do not fit")
+    return _product(a, 0, b, 0, empty((M, N), a.dtype), 1, M, N, K,
+                    bias.broadcast_to((M, N)))
+
+
 def matmul(a: CudaArray, b: CudaArray) -> CudaArray:
     """(..., n, k) @ (..., k, m) -> (..., n, m), batch dimensions broadcast; 1-D operands
     as in numpy."""
+    if a.ndim == 2 and b.ndim == 2:  # the common case, without batch bookkeeping
+        M, K = a.shape
+        N = b.shape[1]
+        if b.shape[0] != K:
+            raise _shapes_error(a, b)
+        return _product(a, 0, b, 0, empty((M, N), a.dtype), 1, M, N, K)
     va, vb = a.ndim == 1, b.ndim == 1
     if va:
         a = a.reshape(1, a.shape[0])
     if vb:
         b = b.reshape(b.shape[0], 1)
+    if b.shape[-2] != a.shape[-1]:
+        raise _shapes_error(a, b)
     batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     M, K = a.shape[-2:]
     N = b.shape[-1]
@@ -209,32 +294,16 @@ def matmul(a: CudaArray, b: CudaArray) -> CudaArray:
     nb = 1
     for n in batch:
         nb *= n
-    if out.size:
-        if K == 0:
-            out.fill(0)
-        else:
-            a, sab = _batch_stride(a, batch)
-            b, sbb = _batch_stride(b, batch)
-            A, a0, sa = a.strided()
-            B, b0, sb = b.strided()
-            shape = FORCE or pick(nb, M, N)
-            TY, TX = shape[:2]
-            t = tiles(shape, nb, M, N)
-            kc = _chunk(shape, t, K, a.dtype)
-            ns = -(-K // kc)
-            dst = out if ns == 1 else empty((ns * out.size,), a.dtype)
-            grid = min(t * ns, _device_props()["max_blocks"] * 4 if not SIM else 2)
-            launch(_gemm(a.dtype, shape), grid, (TX, TY), A, a0, sab, sa[-2], sa[-1], B, b0, sbb,
-                   sb[-2], sb[-1], dst.flat(), M, N, K, nb, kc)
-            if ns > 1:  # the chunks' partial products, summed in float64
-                from .reduce import sum_
-
-                out = sum_(dst.reshape(1, ns, out.size), a.dtype).reshape(out.shape)
-    shape = out.shape
+    if out.size and K:
+        a, sab = _batch_stride(a, batch)
+        b, sbb = _batch_stride(b, batch)
+    else:
+        sab = sbb = 0
+    out = _product(a, sab, b, sbb, out, nb, M, N, K)
     if va and vb:
         return out.reshape(batch)
     if va:
         return out.reshape(batch + (N,))
     if vb:
         return out.reshape(batch + (M,))
-    return out.reshape(shape)
+    return out

@@ -123,9 +123,10 @@ def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
         launch(rows, blocks(lanes * nchunk), B, a3.flat(), part.flat(), r, chunk, nchunk, one)
         launch(rows, blocks(lanes), B, part.flat(), out.flat(), nchunk, nchunk, 1, sc)
         return out
-    # a quarter of the card's threads or short columns (under 64 on a GPU; the simulator's
-    # 4-thread blocks chunk almost every column, so CI runs both passes): one chunk each
-    nchunk = (1 if lanes >= busy // 4 or r <= B // 4 else
+    # a quarter of the card's threads or short columns: one chunk each. Up to 128 rows on a
+    # GPU (a bias gradient over a batch) one pass is quicker than a second launch; the
+    # simulator's 4-thread blocks chunk almost every column, so CI runs both passes
+    nchunk = (1 if lanes >= busy // 4 or r <= B // 2 else
               min(_ceil(busy, lanes), _ceil(r, 32), 1024))
     if nchunk == 1:
         launch(cols, *config(lanes), a3.flat(), out.flat(), r, inner, r, 1, sc)
