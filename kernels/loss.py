@@ -27,8 +27,9 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-__all__ = ["cross_entropy_index", "cross_entropy_index_grad", "cross_entropy_prob",
-           "cross_entropy_prob_grad", "nll", "nll_grad", "pointwise_loss", "pointwise_loss_grad"]
+__all__ = ["loss_scale", "cross_entropy_index", "cross_entropy_index_grad",
+           "cross_entropy_prob", "cross_entropy_prob_grad", "nll", "nll_grad", "pointwise_loss",
+           "pointwise_loss_grad"]
 
 JIT = {"cache": True, "error_model": "numpy", "nogil": True}
 FAST = {"reassoc": True, "nsz": True, "contract": True}  # lets float64 sums vectorize; nan and inf keep meaning
@@ -193,7 +194,9 @@ def _ce_index_grad_rows(x, lse, scale, tgt, w, wsum, ii, eps, out, lo, hi):
                 orow[c] = 0
             continue
         s = scale[r]
-        a = (1.0 - eps) * np.float64(w[t]) + eps / C * wsum
+        a = (1.0 - eps) * np.float64(w[t])
+        if eps != 0.0:
+            a += eps / C * wsum
         # lse rounded to x's dtype loses digits at large logits (its float32 ulp is 1e-3 near
         # 1e4): exp(x - lse) is taken as exp(x - lr) * exp(lr - lse), the second factor in
         # float64 and folded into the row's scale
@@ -455,6 +458,13 @@ def bce_logits_backward(x, y, w, pw, g, out):
 
 def _chunk(C: int) -> int:
     return max(1, (1 << 15) // max(C, 1))
+
+
+def loss_scale(g: np.ndarray, div: float, n: int) -> np.ndarray:
+    """n copies of the float64 factor g / div (g: a reduced loss's one-element gradient),
+    the per-row scale the loss gradients take."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.full(n, np.float64(g.reshape(-1)[0]) / np.float64(div))
 
 
 def cross_entropy_index(x: np.ndarray, tgt: np.ndarray, w: np.ndarray, ii: int, eps: float):

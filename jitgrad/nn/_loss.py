@@ -111,8 +111,10 @@ def _reduce(per: np.ndarray, reduction: str, denom: float, dt, shape: tuple) -> 
         if reduction == "mean":
             with np.errstate(divide="ignore", invalid="ignore"):
                 scale = np.float64(1.0) / np.float64(denom)
-        total = O.backend(per).sum_(per.reshape(1, per.size, 1), np.float64, scale)
-        return total.astype(dt).reshape(())
+        K = O.backend(per)
+        if dt == np.float32 or dt == np.float64:  # summed in float64, rounded once to dt
+            return K.sum_(per.reshape(1, per.size, 1), dt, scale).reshape(())
+        return K.sum_(per.reshape(1, per.size, 1), np.float64, scale).astype(dt).reshape(())
     total = np.sum(per, dtype=np.float64)
     if reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -122,22 +124,12 @@ def _reduce(per: np.ndarray, reduction: str, denom: float, dt, shape: tuple) -> 
 
 def _scale(g: Tensor, reduction: str, denom: float, n: int) -> np.ndarray:
     """The float64 factor each element's loss gradient is multiplied by: g itself ('none'),
-    g ('sum') or g / denom ('mean'), one per element."""
+    g ('sum') or g / denom ('mean'), one per element (on g's device, without reading g
+    back)."""
     gd = g._data
     if reduction == "none":
         return _contig(gd, np.float64).reshape(-1)
-    if gd.__class__ is not np.ndarray:  # on the device, without reading g back
-        K = O.backend(gd)
-        g1 = gd.astype(np.float64).reshape(1)
-        if reduction == "mean":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return K.binary("div", g1, np.float64(denom), (n,))
-        return K.binary("mul", g1, np.float64(1.0), (n,))
-    v = float(gd)
-    if reduction == "mean":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.float64(v) / np.float64(denom)
-    return np.full(n, v)
+    return O.backend(gd).loss_scale(gd, denom if reduction == "mean" else 1.0, n)
 
 
 def _scale_tensor(g: Tensor, reduction: str, denom: float, shape: tuple) -> Tensor:
@@ -264,11 +256,22 @@ def _unrows(r: np.ndarray, shape: tuple, N: int, C: int, D: int) -> np.ndarray:
     return out
 
 
+_UNIT_WEIGHTS: dict = {}  # (storage type, C, dtype) -> ones, kept for devices (read only)
+
+
 def _weights(weight: Tensor | None, C: int, dt, like) -> np.ndarray:
-    """Class weights (C,) in dtype dt on the device of storage `like` (ones for none)."""
+    """Class weights (C,) in dtype dt on the device of storage `like` (ones for none; on a
+    device made once per class count, as kernels only read them)."""
     if weight is None:
-        return np.ones(C, dtype=dt) if like.__class__ is np.ndarray else \
-            O.backend(like).full((C,), 1, dt)
+        if like.__class__ is np.ndarray:
+            return np.ones(C, dtype=dt)
+        key = (like.__class__, C, np.dtype(dt))
+        w = _UNIT_WEIGHTS.get(key)
+        if w is None:
+            if len(_UNIT_WEIGHTS) >= 64:
+                _UNIT_WEIGHTS.clear()
+            w = _UNIT_WEIGHTS[key] = O.backend(like).full((C,), 1, dt)
+        return w
     return _contig(weight._data, dt)
 
 

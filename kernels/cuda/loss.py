@@ -25,7 +25,7 @@ from .launch import launch
 from .reduce import sum_, tree_sum
 from .runtime import block_size, blocks, config, cuda
 
-__all__ = ["cross_entropy_index", "cross_entropy_index_grad", "cross_entropy_prob",
+__all__ = ["loss_scale", "cross_entropy_index", "cross_entropy_index_grad", "cross_entropy_prob",
            "cross_entropy_prob_grad", "nll", "nll_grad", "pointwise_loss",
            "pointwise_loss_grad"]
 
@@ -142,7 +142,9 @@ def _ce_index_kernels(dtype):
                 out[i] = 0
                 continue
             s = scale[r]
-            a = (1.0 - eps) * f64(w[tg]) + eps / C * wsum[0]
+            a = (1.0 - eps) * f64(w[tg])
+            if eps != 0.0:
+                a += eps / C * wsum[0]
             lr = T(lse[r])  # (lse's rounding to T made up for in float64, as on the CPU)
             sa = T(s * a * math.exp(f64(lr) - lse[r]))
             v = sa * math.exp(x[i] - lr)
@@ -154,6 +156,23 @@ def _ce_index_kernels(dtype):
 
     ks = _kernels[key] = (fwd, bwd)
     return ks
+
+
+@cuda.jit
+def _scale_kernel(g, div, out):
+    """out[i] = g[0] / div in float64"""
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = f64(g[0]) / div
+
+
+def loss_scale(g: CudaArray, div: float, n: int) -> CudaArray:
+    """n copies of the float64 factor g / div (g: a reduced loss's one-element gradient),
+    the per-row scale the loss gradients take: one launch, no read-back."""
+    out = empty(n, np.float64)
+    if n:
+        launch(_scale_kernel, *config(n), g.reshape(-1).flat() if g.flags.c_contiguous
+               else g.copy().reshape(-1).flat(), np.float64(div), out.flat())
+    return out
 
 
 def _wsum(w: CudaArray) -> CudaArray:
@@ -182,7 +201,7 @@ def cross_entropy_index_grad(x, lse, scale, tgt, w, ii, eps, shape=None) -> Cuda
     if out.size:
         _, bwd = _ce_index_kernels(x.dtype)
         g, b = config(out.size)
-        ops = (_d(lse), _d(scale), _d(tgt), _wsum(w))
+        ops = (_d(lse), _d(scale), _d(tgt), _wsum(w) if eps else w)  # (w: not read)
         launch(bwd, g, b, x.flat(), R, C, ops[0].flat(), ops[1].flat(), ops[2].flat(), w.flat(),
                ops[3].flat(), int(ii), float(eps), out.flat())
     return out
@@ -469,8 +488,10 @@ def ptx_checks() -> list:
         fwd, bwd = _ce_index_kernels(dt)
         checks.append((f"cross_entropy_index {T}", fwd,
                        (AT, I64, I64, AI, AT, I64, f64, A64, A64, A64)))
-        checks.append((f"cross_entropy_index_grad {T}", bwd,
-                       (AT, I64, I64, A64, A64, AI, AT, A64, I64, f64, AT)))
+        for W in (A64, AT):  # with label smoothing sum(w), else w itself (not read)
+            checks.append((f"cross_entropy_index_grad {T} {W}", bwd,
+                           (AT, I64, I64, A64, A64, AI, AT, W, I64, f64, AT)))
+        checks.append((f"loss_scale {T}", _scale_kernel, (AT, f64, A64)))
         fwd, bwd = _ce_prob_kernels(dt)
         checks.append((f"cross_entropy_prob {T}", fwd, (AT, AT, I64, I64, AT, f64, A64, A64)))
         checks.append((f"cross_entropy_prob_grad {T}", bwd,
