@@ -249,6 +249,14 @@ def sgd_step(p: np.ndarray, g: np.ndarray, buf: np.ndarray, *, lr: float, weight
                                   bool(first))
 
 
+def sgd_steps(updates: list, *, lr: float, weight_decay: float, momentum: float,
+              dampening: float, nesterov: bool, maximize: bool) -> None:
+    """sgd_step for each (p, g, buf, first) of `updates`."""
+    for p, g, buf, first in updates:
+        sgd_step(p, g, buf, lr=lr, weight_decay=weight_decay, momentum=momentum,
+                 dampening=dampening, nesterov=nesterov, maximize=maximize, first=first)
+
+
 def adam_step(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax: np.ndarray, *,
               lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
               step: float, maximize: bool, decoupled: bool, amsgrad: bool) -> None:

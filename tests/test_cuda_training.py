@@ -149,6 +149,49 @@ def test_fused_steps_match_cpu(opt: str, rng) -> None:
         np.testing.assert_allclose(b, a, **TOL)
 
 
+@pytest.mark.parametrize("options", [dict(), dict(momentum=0.9, weight_decay=0.1),
+                                     dict(momentum=0.5, nesterov=True, maximize=True)])
+def test_sgd_updates_many_parameters_together_as_the_cpu_does(options, rng) -> None:
+    """More parameters than one multi-tensor launch takes, of two dtypes and many sizes (one
+    empty, one not contiguous, one gaining its gradient late): CUDA equals CPU each step."""
+    shapes = [(3, 4), (5,), (0,), (2, 3), (1,), (7,), (2, 2), (4, 3), (6,), (3,), (9,), (2,)]
+    dts = [np.float64 if k % 4 == 1 else np.float32 for k in range(len(shapes))]
+    p0 = [rng.standard_normal(s).astype(dt) for s, dt in zip(shapes, dts)]
+    grads = [[rng.standard_normal(s).astype(dt) for s, dt in zip(shapes, dts)]
+             for _ in range(STEPS)]
+    out = {}
+    for dev in ("cpu", "cuda"):
+        ps = [nn.Parameter(jitgrad.tensor(a, device=dev)) for a in p0]
+        ps[7] = nn.Parameter(jitgrad.tensor(p0[7].T.copy(), device=dev).t())  # strided
+        assert not ps[7].is_contiguous()
+        o = optim.SGD(ps, lr=0.1, **options)
+        hist = []
+        for step, gs in enumerate(grads):
+            for k, (p, g) in enumerate(zip(ps, gs)):
+                p.grad = None if (k == 10 and step == 0) else jitgrad.tensor(g, device=dev)
+            o.step()
+            hist.append([p.detach().cpu().numpy().copy() for p in ps])
+        out[dev] = hist
+    for a, b in zip(out["cpu"], out["cuda"]):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(y, x, **TOL)
+
+
+def test_a_failed_sgd_check_updates_no_parameter(rng) -> None:
+    ps = [nn.Parameter(jitgrad.tensor(rng.standard_normal(3).astype(np.float32),
+                                      device="cuda")) for _ in range(3)]
+    before = [p.detach().cpu().numpy().copy() for p in ps]
+    o = optim.SGD(ps, lr=0.1, momentum=0.9)
+    for p in ps[:2]:
+        p.grad = jitgrad.ones(3, device="cuda")
+    ps[2].grad = jitgrad.ones(3, device="cpu")  # on the wrong device: the step fails
+    with pytest.raises(RuntimeError, match="on cpu"):
+        o.step()
+    for p, b in zip(ps, before):
+        np.testing.assert_array_equal(p.detach().cpu().numpy(), b)
+    assert not o.state  # no momentum buffer was left behind
+
+
 def test_clip_grad_norm_on_cuda() -> None:
     jitgrad.manual_seed(0)
     m = nn.Linear(4, 3)

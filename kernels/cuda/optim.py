@@ -15,11 +15,11 @@ import math
 
 import numpy as np
 
-from .array import CudaArray
+from .array import CudaArray, empty
 from .launch import launch
 from .runtime import SIM, config, cuda
 
-__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step"]
+__all__ = ["sgd_step", "sgd_steps", "adam_step", "rmsprop_step", "adagrad_step"]
 
 if SIM:
     _sqrt, _isnan = np.sqrt, np.isnan
@@ -39,21 +39,46 @@ def _lerp(start, end, w, w_minus_one):
     return cuda.fma(w_minus_one, diff, end)
 
 
+@cuda.jit(device=True)
+def _sgd_at(p, g, buf, i, neg_lr, wd, mom, one_minus_damp, use_wd, use_mom, nesterov, first,
+            maximize):
+    """p[i] -= lr * d[i], d = g[i] (+ wd*p[i]), through the momentum buffer when mom != 0"""
+    x = p[i]
+    d = -g[i] if maximize else g[i]
+    if use_wd:
+        d = cuda.fma(x, wd, d)                      # grad.add(param, alpha=wd)
+    if use_mom:
+        # buf = d on the first step, then buf.mul_(momentum).add_(d, alpha=1 - dampening)
+        b = d if first else cuda.fma(d, one_minus_damp, buf[i] * mom)
+        buf[i] = b
+        d = cuda.fma(b, mom, d) if nesterov else b  # grad.add(buf, alpha=momentum)
+    p[i] = cuda.fma(d, neg_lr, x)                   # param.add_(grad, alpha=-lr)
+
+
 @cuda.jit
 def _sgd(p, g, buf, neg_lr, wd, mom, one_minus_damp, use_wd, use_mom, nesterov, first,
          maximize):
-    """p[i] -= lr * d[i], d = g[i] (+ wd*p[i]), through the momentum buffer when mom != 0"""
     for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
-        x = p[i]
-        d = -g[i] if maximize else g[i]
-        if use_wd:
-            d = cuda.fma(x, wd, d)                      # grad.add(param, alpha=wd)
-        if use_mom:
-            # buf = d on the first step, then buf.mul_(momentum).add_(d, alpha=1 - dampening)
-            b = d if first else cuda.fma(d, one_minus_damp, buf[i] * mom)
-            buf[i] = b
-            d = cuda.fma(b, mom, d) if nesterov else b  # grad.add(buf, alpha=momentum)
-        p[i] = cuda.fma(d, neg_lr, x)                   # param.add_(grad, alpha=-lr)
+        _sgd_at(p, g, buf, i, neg_lr, wd, mom, one_minus_damp, use_wd, use_mom, nesterov,
+                first, maximize)
+
+
+# A multi-tensor launch updates up to MULTI parameters: tuples of MULTI arrays (padded with
+# empty ones) and the running ends of their element ranges, so one kernel per dtype serves
+# any number of parameters.
+MULTI = 8
+
+
+@cuda.jit
+def _sgd_multi(ps, gs, bufs, ends, neg_lr, wd, mom, one_minus_damp, use_wd, use_mom, nesterov,
+               first, maximize):
+    for e in range(cuda.grid(1), ends[MULTI - 1], cuda.gridsize(1)):
+        j = 0
+        while e >= ends[j]:
+            j += 1
+        i = e - ends[j - 1] if j > 0 else e
+        _sgd_at(ps[j], gs[j], bufs[j], i, neg_lr, wd, mom, one_minus_damp, use_wd, use_mom,
+                nesterov, first, maximize)
 
 
 @cuda.jit
@@ -147,6 +172,51 @@ def sgd_step(p: CudaArray, g: CudaArray, buf: CudaArray, *, lr: float, weight_de
          bool(maximize))
 
 
+_PAD: dict = {}  # dtype -> the empty array that pads a multi-tensor launch's tuples
+
+
+def _chunks(arrays: list, pad_dtype):
+    """The kernel views of `arrays` (lists of flat arrays, one list per operand) in groups
+    of MULTI: (tuples per operand, running element ends), padded with empty arrays."""
+    pad = _PAD.get(pad_dtype)
+    if pad is None:
+        pad = _PAD[pad_dtype] = empty((0,), pad_dtype)
+    n = len(arrays[0])
+    for lo in range(0, n, MULTI):
+        hi = min(n, lo + MULTI)
+        ends = []
+        total = 0
+        for p in arrays[0][lo:hi]:
+            total += p.size
+            ends.append(total)
+        ends += [total] * (MULTI - len(ends))
+        views = tuple(tuple([a.flat() for a in ops[lo:hi]] + [pad.flat()] * (MULTI - hi + lo))
+                      for ops in arrays)
+        yield views, tuple(ends), total
+
+
+def sgd_steps(updates: list, *, lr: float, weight_decay: float, momentum: float,
+              dampening: float, nesterov: bool, maximize: bool) -> None:
+    """sgd_step for each (p, g, buf, first) of `updates` (flat arrays, one dtype per
+    parameter): parameters of one dtype and `first` share launches, MULTI at a time."""
+    groups: dict = {}
+    for p, g, buf, first in updates:
+        if p.size:
+            groups.setdefault((p.dtype, bool(first)), []).append((p, g, buf))
+    use_mom = momentum != 0
+    for (dt, first), us in groups.items():
+        T = dt.type
+        if len(us) == 1:
+            p, g, buf = us[0]
+            sgd_step(p, g, buf, lr=lr, weight_decay=weight_decay, momentum=momentum,
+                     dampening=dampening, nesterov=nesterov, maximize=maximize, first=first)
+            continue
+        hyper = (-T(lr), T(weight_decay), T(momentum), T(1.0 - dampening), weight_decay != 0,
+                 use_mom, bool(nesterov), first, bool(maximize))
+        for (ps, gs, bufs), ends, total in _chunks([[u[k] for u in us] for k in range(3)], dt):
+            launch(_sgd_multi, *config(total), ps, gs, bufs, ends, *hyper)
+
+
 def adam_step(p: CudaArray, g: CudaArray, m: CudaArray, v: CudaArray, vmax: CudaArray, *,
               lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
               step: float, maximize: bool, decoupled: bool, amsgrad: bool) -> None:
@@ -197,6 +267,10 @@ def ptx_checks() -> list:
         T = numba.from_dtype(np.dtype(dt))
         AT = types.Array(T, 1, "C")
         checks.append((f"sgd {T}", _sgd, (AT,) * 3 + (T,) * 4 + (B1,) * 5))
+        tup = types.UniTuple(AT, MULTI)
+        checks.append((f"sgd multi-tensor {T}", _sgd_multi,
+                       (tup,) * 3 + (types.UniTuple(numba.int64, MULTI),) + (T,) * 4
+                       + (B1,) * 5))
         checks.append((f"adam {T}", _adam, (AT,) * 5 + (T,) * 9 + (B1,) * 4))
         checks.append((f"rmsprop {T}", _rmsprop, (AT,) * 5 + (T,) * 7 + (B1,) * 4))
         checks.append((f"adagrad {T}", _adagrad, (AT,) * 3 + (T,) * 3 + (B1,) * 2))
