@@ -143,6 +143,8 @@ class CudaArray:
         """(base, start, strides): a 1-D kernel view from the lowest address this array
         touches, the element index of element (0, ..., 0) in it, and the element strides."""
         isz = self.dtype.itemsize
+        if self._c:  # the flat view, made once
+            return self.flat(), 0, tuple([s // isz for s in self.strides])
         lo = hi = 0
         for n, s in zip(self.shape, self.strides):
             if n > 1:
@@ -169,6 +171,8 @@ class CudaArray:
             if shape.__class__ is not tuple:
                 shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
         isz = self.dtype.itemsize
+        if self._c and shape == (-1,):  # flattening a contiguous array
+            return self._as((self.size,), (isz,), None, True)
         if self._c and -1 not in shape:  # the common case: a contiguous array, a full shape
             shape, st, n = _layout(shape, isz)
             if n == self.size:
