@@ -51,5 +51,6 @@ from .norm import *  # noqa: F401,F403,E402
 from .conv import *  # noqa: F401,F403,E402
 from .pool import *  # noqa: F401,F403,E402
 from .embedding import *  # noqa: F401,F403,E402
-from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step, sgd_steps  # noqa: F401,E402
+from .optim import (adagrad_step, adam_step, optimizer_steps, rmsprop_step,  # noqa: F401,E402
+                    sgd_step)
 from .pointwise import binary_p, ternary_p, unary_p  # noqa: F401,E402

@@ -249,14 +249,6 @@ def sgd_step(p: np.ndarray, g: np.ndarray, buf: np.ndarray, *, lr: float, weight
                                   bool(first))
 
 
-def sgd_steps(updates: list, *, lr: float, weight_decay: float, momentum: float,
-              dampening: float, nesterov: bool, maximize: bool) -> None:
-    """sgd_step for each (p, g, buf, first) of `updates`."""
-    for p, g, buf, first in updates:
-        sgd_step(p, g, buf, lr=lr, weight_decay=weight_decay, momentum=momentum,
-                 dampening=dampening, nesterov=nesterov, maximize=maximize, first=first)
-
-
 def adam_step(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax: np.ndarray, *,
               lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
               step: float, maximize: bool, decoupled: bool, amsgrad: bool) -> None:
@@ -287,3 +279,16 @@ def adagrad_step(p: np.ndarray, g: np.ndarray, acc: np.ndarray, *, lr: float, lr
     clr = lr / (1 + (step - 1) * lr_decay)
     _pick(_adagrad, _adagrad_par, p.size)(p, g, acc, float(clr), float(weight_decay),
                                           float(eps), bool(maximize))
+
+
+_STEPS = {"sgd": sgd_step, "adam": adam_step, "rmsprop": rmsprop_step,
+          "adagrad": adagrad_step}
+
+
+def optimizer_steps(kind: str, updates: list, **hyper) -> None:
+    """The `kind` update ("sgd", "adam", "rmsprop", "adagrad") of every (arrays, own) in
+    `updates`: arrays as the one-parameter launcher takes them, `own` the keyword arguments
+    of that parameter alone (its step, or SGD's `first`)."""
+    step = _STEPS[kind]
+    for arrays, own in updates:
+        step(*arrays, **hyper, **own)

@@ -85,6 +85,9 @@ CASES = {
     "arrays in a tuple (multi-tensor launches)": lambda: (
         (karg(np.float32, 3), karg(np.float32, 1, ptr=0x10), karg(np.float32, 70, off=16)),
         (3, 3, 73), np.float32(0.5), ((karg(np.int64, 2), 4), True)),
+    "a tuple of mixed scalars (optimizer hyperparameters)": lambda: (
+        karg(np.float64, 4), (np.float64(-0.1), np.float64(0.0), 0.9, True, False, np.bool_(1)),
+        (np.float32(0.5), np.float32(-1.0), False)),
     "half precision": lambda: (np.float16(1.5), karg(np.float16, 2)),
     "a high address, a large array": lambda: (karg(np.float64, 3 << 28, ptr=0x7FFF_F000_0000),
                                               karg(np.uint8, 1, ptr=0x10, off=3)),

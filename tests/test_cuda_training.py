@@ -149,11 +149,23 @@ def test_fused_steps_match_cpu(opt: str, rng) -> None:
         np.testing.assert_allclose(b, a, **TOL)
 
 
-@pytest.mark.parametrize("options", [dict(), dict(momentum=0.9, weight_decay=0.1),
-                                     dict(momentum=0.5, nesterov=True, maximize=True)])
-def test_sgd_updates_many_parameters_together_as_the_cpu_does(options, rng) -> None:
+MANY = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.1),
+    "sgd momentum": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
+    "sgd nesterov": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.5, nesterov=True,
+                                         maximize=True),
+    "adam": lambda ps: optim.Adam(ps, lr=0.05, amsgrad=True, weight_decay=0.1),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.05),
+    "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.1),
+}
+
+
+@pytest.mark.parametrize("opt", sorted(MANY))
+def test_optimizers_update_many_parameters_together_as_the_cpu_does(opt, rng) -> None:
     """More parameters than one multi-tensor launch takes, of two dtypes and many sizes (one
-    empty, one not contiguous, one gaining its gradient late): CUDA equals CPU each step."""
+    empty, one not contiguous, one gaining its gradient a step late, so its step count
+    differs): CUDA equals CPU each step."""
     shapes = [(3, 4), (5,), (0,), (2, 3), (1,), (7,), (2, 2), (4, 3), (6,), (3,), (9,), (2,)]
     dts = [np.float64 if k % 4 == 1 else np.float32 for k in range(len(shapes))]
     p0 = [rng.standard_normal(s).astype(dt) for s, dt in zip(shapes, dts)]
@@ -164,7 +176,7 @@ def test_sgd_updates_many_parameters_together_as_the_cpu_does(options, rng) -> N
         ps = [nn.Parameter(jitgrad.tensor(a, device=dev)) for a in p0]
         ps[7] = nn.Parameter(jitgrad.tensor(p0[7].T.copy(), device=dev).t())  # strided
         assert not ps[7].is_contiguous()
-        o = optim.SGD(ps, lr=0.1, **options)
+        o = MANY[opt](ps)
         hist = []
         for step, gs in enumerate(grads):
             for k, (p, g) in enumerate(zip(ps, gs)):
@@ -177,11 +189,13 @@ def test_sgd_updates_many_parameters_together_as_the_cpu_does(options, rng) -> N
             np.testing.assert_allclose(y, x, **TOL)
 
 
-def test_a_failed_sgd_check_updates_no_parameter(rng) -> None:
+@pytest.mark.parametrize("opt", sorted(MANY))
+def test_a_failed_optimizer_check_updates_no_parameter(opt, rng) -> None:
     ps = [nn.Parameter(jitgrad.tensor(rng.standard_normal(3).astype(np.float32),
                                       device="cuda")) for _ in range(3)]
     before = [p.detach().cpu().numpy().copy() for p in ps]
-    o = optim.SGD(ps, lr=0.1, momentum=0.9)
+    o = MANY[opt](ps)
+    state_before = {id(p): sorted(st) for p, st in o.state.items()}
     for p in ps[:2]:
         p.grad = jitgrad.ones(3, device="cuda")
     ps[2].grad = jitgrad.ones(3, device="cpu")  # on the wrong device: the step fails
@@ -189,7 +203,11 @@ def test_a_failed_sgd_check_updates_no_parameter(rng) -> None:
         o.step()
     for p, b in zip(ps, before):
         np.testing.assert_array_equal(p.detach().cpu().numpy(), b)
-    assert not o.state  # no momentum buffer was left behind
+    # no state was made or counted
+    assert {id(p): sorted(st) for p, st in o.state.items()} == state_before
+    for st in o.state.values():
+        if "step" in st:
+            assert float(st["step"]) == 0.0
 
 
 def test_clip_grad_norm_on_cuda() -> None:

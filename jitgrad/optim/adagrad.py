@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, _to_scalar, _Update
+from .optimizer import Optimizer, _to_scalar
 
 __all__ = ["Adagrad"]
 
@@ -56,19 +56,17 @@ class Adagrad(Optimizer):
             with grad_mode.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                u = _Update(p, "Adagrad")
-                state = self.state[p]
+
+            def prepare(u, group=group):
+                state = self.state[u.p]
                 if len(state) == 0:  # a group added after construction
                     state["step"] = self._step_counter()
-                    state["sum"] = self._zeros_like(p, group["initial_accumulator_value"])
-                acc = u.buf(state, "sum")
-                step = self._count_step(state["step"])
-                u.backend.adagrad_step(u.param, u.grad, acc, lr=_to_scalar(group["lr"]),
-                                       lr_decay=group["lr_decay"],
-                                       weight_decay=group["weight_decay"], eps=group["eps"],
-                                       step=step, maximize=group["maximize"])
-                u.done()
+                    state["sum"] = self._zeros_like(u.p, group["initial_accumulator_value"])
+                return ((u.buf(state, "sum"),),
+                        lambda: {"step": self._count_step(state["step"])})
+
+            self._apply("adagrad", self._gather(group, "Adagrad", prepare),
+                        lr=_to_scalar(group["lr"]), lr_decay=group["lr_decay"],
+                        weight_decay=group["weight_decay"], eps=group["eps"],
+                        maximize=group["maximize"])
         return loss

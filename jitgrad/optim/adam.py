@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, _to_scalar, _Update
+from .optimizer import Optimizer, _to_scalar
 
 __all__ = ["Adam", "AdamW"]
 
@@ -61,27 +61,24 @@ class Adam(Optimizer):
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             amsgrad = group["amsgrad"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                u = _Update(p, name)
-                state = self.state[p]
+
+            def prepare(u, amsgrad=amsgrad):
+                state = self.state[u.p]
                 if len(state) == 0:
                     state["step"] = self._step_counter()
-                    state["exp_avg"] = self._zeros_like(p)
-                    state["exp_avg_sq"] = self._zeros_like(p)
+                    state["exp_avg"] = self._zeros_like(u.p)
+                    state["exp_avg_sq"] = self._zeros_like(u.p)
                     if amsgrad:
-                        state["max_exp_avg_sq"] = self._zeros_like(p)
-                m = u.buf(state, "exp_avg")
-                v = u.buf(state, "exp_avg_sq")
-                vmax = u.buf(state, "max_exp_avg_sq") if amsgrad else u.empty()
-                step = self._count_step(state["step"])
-                u.backend.adam_step(u.param, u.grad, m, v, vmax, lr=_to_scalar(group["lr"]),
-                                    beta1=_to_scalar(beta1), beta2=_to_scalar(beta2),
-                                    eps=group["eps"], weight_decay=group["weight_decay"],
-                                    step=step, maximize=group["maximize"],
-                                    decoupled=group["decoupled_weight_decay"], amsgrad=amsgrad)
-                u.done()
+                        state["max_exp_avg_sq"] = self._zeros_like(u.p)
+                arrays = (u.buf(state, "exp_avg"), u.buf(state, "exp_avg_sq"),
+                          u.buf(state, "max_exp_avg_sq") if amsgrad else u.empty())
+                return arrays, lambda: {"step": self._count_step(state["step"])}
+
+            self._apply("adam", self._gather(group, name, prepare),
+                        lr=_to_scalar(group["lr"]), beta1=_to_scalar(beta1),
+                        beta2=_to_scalar(beta2), eps=group["eps"],
+                        weight_decay=group["weight_decay"], maximize=group["maximize"],
+                        decoupled=group["decoupled_weight_decay"], amsgrad=amsgrad)
         return loss
 
 

@@ -280,6 +280,42 @@ class Optimizer:
         d = p._data
         return Tensor._wrap(backend(d).full(d.shape, fill, d.dtype))
 
+    def _gather(self, group: dict, name: str, prepare) -> dict:
+        """Check every parameter of `group` that has a gradient, and prepare its update,
+        before any parameter changes: {backend: [(update, param, arrays, after)]}.
+        ``prepare(update)`` makes the parameter's state on its first step and returns (the
+        state arrays its kernel takes after the parameter and gradient, ``after``), where
+        ``after()`` is called once every check has passed and returns the parameter's own
+        kernel arguments (counting its step, say). If a check fails, the state made here is
+        dropped and the error raised: no parameter and no state has changed."""
+        todo: dict = {}
+        made = []
+        try:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                u = _Update(p, name)
+                if not self.state.get(p):
+                    made.append(p)
+                arrays, after = prepare(u)
+                todo.setdefault(u.backend, []).append((u, p, (u.param, u.grad) + arrays,
+                                                       after))
+        except Exception:
+            for p in made:
+                self.state.pop(p, None)
+            raise
+        return todo
+
+    @staticmethod
+    def _apply(kind: str, todo: dict, **hyper) -> None:
+        """Hand each backend all its updates of one group at once (a GPU launches a few
+        parameters' updates together), then mark the parameters and states changed."""
+        for K, us in todo.items():
+            K.optimizer_steps(kind, [(arrays, after()) for _, _, arrays, after in us],
+                              **hyper)
+            for u, _, _, _ in us:
+                u.done()
+
     @staticmethod
     def _step_counter() -> Tensor:
         return Tensor._wrap(np.array(0.0, dtype=_get_scalar_dtype().np))

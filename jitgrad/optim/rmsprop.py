@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, _to_scalar, _Update
+from .optimizer import Optimizer, _to_scalar
 
 __all__ = ["RMSprop"]
 
@@ -53,26 +53,27 @@ class RMSprop(Optimizer):
                 loss = closure()
         for group in self.param_groups:
             momentum, centered = group["momentum"], group["centered"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                u = _Update(p, "RMSprop")
-                state = self.state[p]
+
+            def prepare(u, momentum=momentum, centered=centered):
+                state = self.state[u.p]
                 if len(state) == 0:
                     state["step"] = self._step_counter()
-                    state["square_avg"] = self._zeros_like(p)
+                    state["square_avg"] = self._zeros_like(u.p)
                     if momentum > 0:
-                        state["momentum_buffer"] = self._zeros_like(p)
+                        state["momentum_buffer"] = self._zeros_like(u.p)
                     if centered:
-                        state["grad_avg"] = self._zeros_like(p)
-                sq = u.buf(state, "square_avg")
-                buf = u.buf(state, "momentum_buffer") if momentum > 0 else u.empty()
-                gavg = u.buf(state, "grad_avg") if centered else u.empty()
-                self._count_step(state["step"])
-                u.backend.rmsprop_step(u.param, u.grad, sq, gavg, buf,
-                                       lr=_to_scalar(group["lr"]), alpha=group["alpha"],
-                                       eps=group["eps"], weight_decay=group["weight_decay"],
-                                       momentum=momentum, centered=centered,
-                                       maximize=group["maximize"])
-                u.done()
+                        state["grad_avg"] = self._zeros_like(u.p)
+                arrays = (u.buf(state, "square_avg"),
+                          u.buf(state, "grad_avg") if centered else u.empty(),
+                          u.buf(state, "momentum_buffer") if momentum > 0 else u.empty())
+
+                def after():
+                    self._count_step(state["step"])
+                    return {}
+                return arrays, after
+
+            self._apply("rmsprop", self._gather(group, "RMSprop", prepare),
+                        lr=_to_scalar(group["lr"]), alpha=group["alpha"], eps=group["eps"],
+                        weight_decay=group["weight_decay"], momentum=momentum,
+                        centered=centered, maximize=group["maximize"])
         return loss

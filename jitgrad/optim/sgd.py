@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, _to_scalar, _Update
+from .optimizer import Optimizer, _to_scalar
 
 __all__ = ["SGD"]
+
+
+def _FIRST() -> dict:
+    return {"first": True}
+
+
+def _NOT_FIRST() -> dict:
+    return {"first": False}
 
 
 class SGD(Optimizer):
@@ -50,36 +58,18 @@ class SGD(Optimizer):
                 loss = closure()
         for group in self.param_groups:
             momentum = group["momentum"]
-            # every parameter is checked before any is updated; the updates of one device
-            # then go to its backend together (a GPU launches them a few at a time)
-            todo: dict = {}
-            made = []  # momentum buffers created here: dropped again if a check fails
-            try:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    u = _Update(p, "SGD")
-                    first = False
-                    buf = u.empty()
-                    if momentum != 0:  # (without momentum SGD keeps no state, as torch)
-                        state = self.state[p]
-                        first = state.get("momentum_buffer") is None
-                        if first:
-                            state["momentum_buffer"] = self._zeros_like(p)
-                            made.append(p)
-                        buf = u.buf(state, "momentum_buffer")
-                    todo.setdefault(u.backend, []).append((u, (u.param, u.grad, buf, first)))
-            except Exception:
-                for p in made:
-                    del self.state[p]["momentum_buffer"]
-                    if not self.state[p]:
-                        del self.state[p]
-                raise
-            for K, us in todo.items():
-                K.sgd_steps([a for _, a in us], lr=_to_scalar(group["lr"]),
-                            weight_decay=group["weight_decay"], momentum=momentum,
-                            dampening=group["dampening"], nesterov=group["nesterov"],
-                            maximize=group["maximize"])
-                for u, _ in us:
-                    u.done()
+
+            def prepare(u, momentum=momentum):
+                if momentum == 0:  # (without momentum SGD keeps no state, as torch)
+                    return (u.empty(),), _NOT_FIRST
+                state = self.state[u.p]
+                first = state.get("momentum_buffer") is None
+                if first:
+                    state["momentum_buffer"] = self._zeros_like(u.p)
+                return (u.buf(state, "momentum_buffer"),), (_FIRST if first else _NOT_FIRST)
+
+            self._apply("sgd", self._gather(group, "SGD", prepare),
+                        lr=_to_scalar(group["lr"]), weight_decay=group["weight_decay"],
+                        momentum=momentum, dampening=group["dampening"],
+                        nesterov=group["nesterov"], maximize=group["maximize"])
         return loss
