@@ -1,6 +1,7 @@
 """``Optimizer``: parameter groups with per-group options, per-parameter state, torch's
-state-dict layout and step hooks. Subclasses implement ``step``; the update of one parameter
-is one fused kernel (``kernels/optim.py``), reached through the storage's backend."""
+state-dict layout and step hooks. Subclasses implement ``step``; each parameter's update is
+one fused kernel (``kernels/optim.py``), reached through the storage's backend, which gets a
+group's updates together (``_gather`` checks them all first, ``_apply`` hands them over)."""
 
 from __future__ import annotations
 
