@@ -126,16 +126,14 @@ def _adagrad_at(i, p, g, acc, neg_clr, wd, eps, use_wd, maximize):
 MULTI = 8
 
 
-def _kernels(at, n_arrays: int):
+def _kernels(name: str, at, n_arrays: int):
     """(one-parameter kernel, multi-tensor kernel) around element update `at`, which takes
     the element index, `n_arrays` arrays (the parameter first) and the hyperparameters."""
     if n_arrays == 3:
-        @cuda.jit
         def one(a, b, c, h):
             for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
                 at(i, a, b, c, *h)
 
-        @cuda.jit
         def multi(a, b, c, h):
             j = cuda.blockIdx.y
             p, q, r = a[j], b[j], c[j]
@@ -143,25 +141,25 @@ def _kernels(at, n_arrays: int):
                            cuda.gridDim.x * cuda.blockDim.x):
                 at(i, p, q, r, *h)
     else:  # five
-        @cuda.jit
         def one(a, b, c, d, e, h):
             for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
                 at(i, a, b, c, d, e, *h)
 
-        @cuda.jit
         def multi(a, b, c, d, e, h):
             j = cuda.blockIdx.y
             p, q, r, s, t = a[j], b[j], c[j], d[j], e[j]
             for i in range(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, p.size,
                            cuda.gridDim.x * cuda.blockDim.x):
                 at(i, p, q, r, s, t, *h)
-    return one, multi
+    one.__name__ = one.__qualname__ = name  # how profiles name them
+    multi.__name__ = multi.__qualname__ = name + "_multi"
+    return cuda.jit(one), cuda.jit(multi)
 
 
-_sgd, _sgd_multi = _kernels(_sgd_at, 3)
-_adam, _adam_multi = _kernels(_adam_at, 5)
-_rmsprop, _rmsprop_multi = _kernels(_rmsprop_at, 5)
-_adagrad, _adagrad_multi = _kernels(_adagrad_at, 3)
+_sgd, _sgd_multi = _kernels("sgd", _sgd_at, 3)
+_adam, _adam_multi = _kernels("adam", _adam_at, 5)
+_rmsprop, _rmsprop_multi = _kernels("rmsprop", _rmsprop_at, 5)
+_adagrad, _adagrad_multi = _kernels("adagrad", _adagrad_at, 3)
 
 
 # --------------------------------------------------------------------------- hyperparameters
