@@ -288,7 +288,8 @@ class Optimizer:
         state arrays its kernel takes after the parameter and gradient, ``after``), where
         ``after()`` is called once every check has passed and returns the parameter's own
         kernel arguments (counting its step, say). If a check fails, the state made here is
-        dropped and the error raised: no parameter and no state has changed."""
+        dropped and the error raised: no parameter of the group and no state has changed
+        (groups before it have taken their step)."""
         todo: dict = {}
         made = []
         try:

@@ -25,8 +25,8 @@ from .launch import launch
 from .reduce import sum_, tree_sum
 from .runtime import block_size, blocks, config, cuda
 
-__all__ = ["loss_scale", "cross_entropy_index", "cross_entropy_index_grad", "cross_entropy_prob",
-           "cross_entropy_prob_grad", "nll", "nll_grad", "pointwise_loss",
+__all__ = ["loss_scale", "cross_entropy_index", "cross_entropy_index_grad",
+           "cross_entropy_prob", "cross_entropy_prob_grad", "nll", "nll_grad", "pointwise_loss",
            "pointwise_loss_grad"]
 
 _kernels: dict = {}
