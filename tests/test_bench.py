@@ -414,3 +414,19 @@ def test_quick_run_fails_on_numerical_disagreement(tmp_path):
                  PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
     assert res.returncode == 1, res.stdout + res.stderr
     assert "MISMATCH" in res.stdout and "disagrees with numpy" in res.stdout
+
+
+@pytest.mark.skipif(__import__("shutil").which("ptxas") is None, reason="needs ptxas")
+def test_cuda_register_report_compiles_the_main_kernels_without_spills():
+    # bench/cuda_regs.py: every kernel it lists assembles for sm_90, none spills to local
+    # memory, and each fits at least one block per multiprocessor
+    pytest.importorskip("numba_cuda")
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    r = subprocess.run([sys.executable, "-m", "bench.cuda_regs"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()[1:] if line.strip()]
+    assert sum(row[0] == "gemm" for row in rows) == 4 and len(rows) == 8, r.stdout
+    for row in rows:
+        assert row[-4] == "0/0" and int(row[-1]) >= 1, row

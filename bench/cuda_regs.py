@@ -1,0 +1,98 @@
+"""Registers, spills and occupancy of jitgrad's main CUDA kernels, without a GPU.
+
+Each kernel is compiled by numba-cuda's real target to PTX for sm_90 and assembled by
+``ptxas -v`` (from the ``nvidia-cuda-nvcc`` wheel, or a CUDA toolkit), which reports the
+registers a thread uses, any spills to local memory and the shared memory a block takes.
+From those and the block size follows how many blocks fit on one multiprocessor of an H100
+or H200 (65,536 registers, 228 KiB of shared memory, 2,048 threads): a kernel that fits only
+one block of 256 threads keeps 8 warps per multiprocessor, few for hiding latency.
+
+    python -m bench.cuda_regs
+
+Static figures: they say what the compiler made, not how fast it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REGS_PER_SM, SMEM_PER_SM, THREADS_PER_SM = 65536, 228 * 1024, 2048
+
+
+def _target():
+    """numba-cuda's real target, compiling for sm_90 with no device present."""
+    import numba.cuda.dispatcher as disp
+
+    class _Device:
+        compute_capability = (9, 0)
+
+    disp.get_current_device = lambda: _Device()
+    from jitgrad.kernels.cuda import runtime
+
+    runtime._props.update(block=256, max_blocks=132 * 32, warp=32, sms=132)
+
+
+def _kernels():
+    """(name, kernel, argument types, threads per block) of the kernels worth watching."""
+    import numba
+    import numpy as np
+    from numba import types
+
+    MM = importlib.import_module("jitgrad.kernels.cuda.matmul")
+    E = importlib.import_module("jitgrad.kernels.cuda.elementwise")
+    R = importlib.import_module("jitgrad.kernels.cuda.reduce")
+    I64 = numba.int64
+    out = []
+    for dt in (np.float32, np.float64):
+        T = numba.from_dtype(np.dtype(dt))
+        A = types.Array(T, 1, "C")
+        for tile in ("SHAPE", "LARGE"):
+            shape = getattr(MM, tile)
+            out.append((f"gemm {T} {tile} {shape}", MM._gemm(np.dtype(dt), shape),
+                        (A, I64, I64, I64, I64, A, I64, I64, I64, I64, A, A, I64, I64, I64,
+                         I64, I64, I64, I64, I64, I64), shape[0] * shape[1]))
+    F32 = types.Array(numba.float32, 1, "C")
+    flat = E.kernels(1, "tanh", np.dtype(np.float32))[0]
+    out.append(("unary tanh float32 flat", flat, (F32, F32), 256))
+    flat = E.kernels(2, "mul", np.dtype(np.float32))[0]
+    out.append(("binary mul float32 flat", flat, (F32, F32, F32, I64, I64), 256))
+    rows, cols = R._sum_kernels(numba.float64)
+    out.append(("sum rows float32", rows, (F32, F32, I64, I64, I64, numba.float64), 256))
+    out.append(("sum cols float32", cols, (F32, F32, I64, I64, I64, I64, numba.float64), 256))
+    return out
+
+
+def main() -> None:
+    ptxas = shutil.which("ptxas")
+    if ptxas is None:
+        sys.exit("bench.cuda_regs needs ptxas (pip install nvidia-cuda-nvcc)")
+    _target()
+    from numba import cuda
+
+    print(f"{'kernel':44s} {'regs':>5s} {'spill st/ld':>12s} {'smem':>6s} {'threads':>7s} "
+          f"{'blocks/SM':>9s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, kernel, sig, threads in _kernels():
+            ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
+            src = f"{tmp}/k.ptx"
+            with open(src, "w") as f:
+                f.write(ptx)
+            rep = subprocess.run([ptxas, "-arch=sm_90", "-v", src, "-o", f"{tmp}/k.cubin"],
+                                 capture_output=True, text=True).stderr
+            regs = int(re.search(r"Used (\d+) registers", rep).group(1))
+            st, ld = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads",
+                               rep).groups()
+            m = re.search(r"(\d+) bytes smem", rep)
+            smem = int(m.group(1)) if m else 0
+            fit = min(REGS_PER_SM // (regs * threads), THREADS_PER_SM // threads,
+                      SMEM_PER_SM // smem if smem else THREADS_PER_SM // threads)
+            print(f"{name:44s} {regs:5d} {st + '/' + ld:>12s} {smem:6d} {threads:7d} {fit:9d}")
+
+
+if __name__ == "__main__":
+    main()
