@@ -16,7 +16,9 @@
 #   1. the card and package versions, then jitgrad installed from this tree      env.txt
 #   2. bench/gpu.py: bandwidth, launch cost both ways, GEMM, tanh case, MLP step   gpu.txt
 #      (and a cProfile of the MLP step's host time)                                mlp_profile.txt
-#   3. the whole suite with cuda as the device, on as many workers as the cores
+#   3. with GPU_SESSION_NCU=1, where Nsight Compute (ncu) is installed: one 4096 float32
+#      GEMM launch profiled (speed of light, occupancy, warp stalls), 60 s at most  gemm_ncu.txt
+#   4. the whole suite with cuda as the device, on as many workers as the cores
 #      allow, interrupted (not killed) at its limit so pytest still reports     suite.txt
 # A summary is printed last; the files come back from $OUT.
 
@@ -50,6 +52,21 @@ jitgrad.cuda.get_device_name())"
 timeout -k 5 150 python bench/gpu.py ${GPU_BENCH_ARGS:-} --profile "$OUT/mlp_profile.txt" > "$OUT/gpu.txt" 2>&1
 echo "bench/gpu.py exit $? after $(( $(date +%s) - start ))s" >> "$OUT/gpu.txt"
 
+if [ "${GPU_SESSION_NCU:-0}" = 1 ]; then
+    if command -v ncu > /dev/null; then
+        timeout -k 5 60 ncu --kernel-name regex:gemm --launch-count 1 \
+            --section SpeedOfLight --section Occupancy --section WarpStateStats \
+            --section LaunchStats python -c "
+import jitgrad
+a = jitgrad.randn(4096, 4096, device='cuda')
+b = jitgrad.randn(4096, 4096, device='cuda')
+print(float((a @ b).sum()))" > "$OUT/gemm_ncu.txt" 2>&1
+        echo "ncu exit $?" >> "$OUT/gemm_ncu.txt"
+    else
+        echo "ncu is not installed here" > "$OUT/gemm_ncu.txt"
+    fi
+fi
+
 export JITGRAD_TEST_DEVICE=cuda
 opts=(-q -rfE --tb=short -p no:cacheprovider)
 python -c "import xdist" 2>/dev/null && opts+=(-n "$(( $(nproc) > 4 ? $(nproc) - 2 : 2 ))")
@@ -62,5 +79,6 @@ fi
 
 echo "== card and versions"; cat "$OUT/env.txt" | grep -v -i warning | head -16
 echo "== bench/gpu.py"; grep -v "^wrote" "$OUT/gpu.txt" | tail -24
+[ -f "$OUT/gemm_ncu.txt" ] && { echo "== ncu, one GEMM"; grep -E "Throughput|Occupancy|Registers|Stall|ncu exit|not installed|ERR" "$OUT/gemm_ncu.txt" | head -20; }
 echo "== the suite on cuda"; grep -E "^(FAILED|ERROR)" "$OUT/suite.txt" | cut -c1-200 | head -40
 tail -3 "$OUT/suite.txt" 2>/dev/null
