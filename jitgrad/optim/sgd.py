@@ -7,14 +7,6 @@ from .optimizer import Optimizer, _to_scalar
 __all__ = ["SGD"]
 
 
-def _FIRST() -> dict:
-    return {"first": True}
-
-
-def _NOT_FIRST() -> dict:
-    return {"first": False}
-
-
 class SGD(Optimizer):
     """torch.optim.SGD. Per parameter, with d = grad (+ weight_decay * p):
     buf = d on the first step, then momentum * buf + (1 - dampening) * d;
@@ -61,12 +53,12 @@ class SGD(Optimizer):
 
             def prepare(u, momentum=momentum):
                 if momentum == 0:  # (without momentum SGD keeps no state, as torch)
-                    return (u.empty(),), _NOT_FIRST
+                    return (u.empty(),), lambda: {"first": False}
                 state = self.state[u.p]
                 first = state.get("momentum_buffer") is None
                 if first:
                     state["momentum_buffer"] = self._zeros_like(u.p)
-                return (u.buf(state, "momentum_buffer"),), (_FIRST if first else _NOT_FIRST)
+                return (u.buf(state, "momentum_buffer"),), lambda: {"first": first}
 
             self._apply("sgd", self._gather(group, "SGD", prepare),
                         lr=_to_scalar(group["lr"]), weight_decay=group["weight_decay"],

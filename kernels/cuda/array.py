@@ -156,12 +156,13 @@ class CudaArray:
         base = flat_view(self._block, self._offset + lo, count, self.dtype)
         return base, -lo // isz, tuple(s // isz for s in self.strides)
 
-    def _as(self, shape: tuple, strides: tuple, offset=None, contiguous=None) -> "CudaArray":
+    def _as(self, shape: tuple, strides: tuple, offset=None, contiguous=None,
+            size=None) -> "CudaArray":
         """A view of the same block (shape and strides: tuples of Python ints)."""
         a = _new(CudaArray)
         _fill(a, self._block, self._offset if offset is None else offset, shape, strides,
               self.dtype, self._writeable, self.base if self.base is not None else self,
-              contiguous)
+              contiguous, size)
         return a
 
     # ------------------------------------------------------------------ views
@@ -171,20 +172,20 @@ class CudaArray:
             if shape.__class__ is not tuple:
                 shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
         isz = self.dtype.itemsize
+        n = self.size
         if self._c and shape == (-1,):  # flattening a contiguous array
-            return self._as((self.size,), (isz,), None, True)
+            return self._as((n,), (isz,), None, True, n)
         if self._c and -1 not in shape:  # the common case: a contiguous array, a full shape
-            shape, st, n = _layout(shape, isz)
-            if n == self.size:
-                return self._as(shape, st, None, True)
-        shape, st, n = _layout(_infer(tuple([int(s) for s in shape]), self.size, self.shape),
-                               isz)
+            shape, st, m = _layout(shape, isz)
+            if m == n:
+                return self._as(shape, st, None, True, n)
+        shape, st, _ = _layout(_infer(tuple([int(s) for s in shape]), n, self.shape), isz)
         if self._c:
-            return self._as(shape, st, None, True)
+            return self._as(shape, st, None, True, n)
         nst = _nocopy_strides(self.shape, self.strides, shape, isz)
         if nst is not None:
-            return self._as(shape, nst)
-        return self.copy()._as(shape, st, None, True)
+            return self._as(shape, nst, None, None, n)
+        return self.copy()._as(shape, st, None, True, n)
 
     def ravel(self) -> "CudaArray":
         return self.reshape(-1)
@@ -318,7 +319,7 @@ _new = object.__new__
 
 
 def _fill(a: CudaArray, block, offset: int, shape: tuple, strides: tuple, dtype, writeable,
-          base, contiguous=None) -> None:
+          base, contiguous=None, size=None) -> None:
     a.base = base
     a._fv = None  # flat()'s kernel view, made once
     a._block = block
@@ -327,10 +328,11 @@ def _fill(a: CudaArray, block, offset: int, shape: tuple, strides: tuple, dtype,
     a.strides = strides
     a.dtype = dtype
     a._writeable = writeable
-    n = 1
-    for d in shape:
-        n *= d
-    a.size = n
+    if size is None:
+        size = 1
+        for d in shape:
+            size *= d
+    a.size = size
     a.ndim = len(shape)
     a._c = _is_contiguous(shape, strides, dtype.itemsize) if contiguous is None else contiguous
 
@@ -342,7 +344,7 @@ def empty(shape, dtype) -> CudaArray:
     isz = dtype.itemsize
     shape, st, n = _layout(shape, isz)
     a = _new(CudaArray)
-    _fill(a, ALLOCATOR.allocate(n * isz), 0, shape, st, dtype, True, None, True)
+    _fill(a, ALLOCATOR.allocate(n * isz), 0, shape, st, dtype, True, None, True, n)
     return a
 
 

@@ -166,12 +166,12 @@ def _scale_kernel(g, div, out):
 
 
 def loss_scale(g: CudaArray, div: float, n: int) -> CudaArray:
-    """n copies of the float64 factor g / div (g: a reduced loss's one-element gradient),
-    the per-row scale the loss gradients take: one launch, no read-back."""
+    """n copies of the float64 factor g / div (g: a reduced loss's one-element gradient,
+    contiguous as every one-element array is), the per-row scale the loss gradients take:
+    one launch, no read-back."""
     out = empty(n, np.float64)
     if n:
-        launch(_scale_kernel, *config(n), g.reshape(-1).flat() if g.flags.c_contiguous
-               else g.copy().reshape(-1).flat(), np.float64(div), out.flat())
+        launch(_scale_kernel, *config(n), g.reshape(-1).flat(), np.float64(div), out.flat())
     return out
 
 
