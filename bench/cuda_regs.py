@@ -9,12 +9,21 @@ one block of 256 threads keeps 8 warps per multiprocessor, few for hiding latenc
 
     python -m bench.cuda_regs
 
+Where ``nvdisasm`` is found ($NVDISASM, PATH, or the ``nvidia-cuda-nvdisasm`` wheel, which
+the test extra installs), each kernel's machine code (SASS) is read too, and the loops that
+hold its multiply-adds are reported: instructions per pass, how many are FMAs, and the
+shared-memory loads by width. For the GEMM the innermost loop is the k steps' outer
+products and the next one out the whole k step, staging included, so the report says how
+much of the hot path is arithmetic.
+
 Static figures: they say what the compiler made, not how fast it runs.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -53,6 +62,8 @@ def _kernels():
         A = types.Array(T, 1, "C")
         for tile in ("SHAPE", "LARGE"):
             shape = getattr(MM, tile)
+            if MM.pick(1, 1 << 14, 1 << 14, dt) != shape and shape != MM.SHAPE:
+                continue  # a tile the product never picks for this dtype
             out.append((f"gemm {T} {tile} {shape}", MM._gemm(np.dtype(dt), shape),
                         (A, I64, I64, I64, I64, A, I64, I64, I64, I64, A, A, I64, I64, I64,
                          I64, I64, I64, I64, I64, I64), shape[0] * shape[1]))
@@ -67,15 +78,63 @@ def _kernels():
     return out
 
 
+def _loops(sass: str) -> list:
+    """The loops of a disassembled kernel that hold FMAs, innermost first, each as
+    (instructions, FMAs, {shared load: count}) of one pass, found from the backward
+    branches (static counts: a pass's untaken branches are counted too)."""
+    at, ins = {}, []
+    for line in sass.splitlines():
+        m = re.match(r"^(\.L_x_\d+):", line)
+        if m:
+            at[m.group(1)] = len(ins)
+            continue
+        m = re.match(r"\s+/\*[0-9a-f]+\*/\s+(.*?)\s*;", line)
+        if m:
+            ins.append(m.group(1))
+    out = []
+    for end, text in enumerate(ins):
+        m = re.search(r"BRA\s+`\((\.L_x_\d+)\)", text)
+        start = at.get(m.group(1)) if m else None
+        if start is None or start > end:
+            continue
+        ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0] for t in ins[start:end + 1]]
+        fma = sum(o.split(".")[0] in ("FFMA", "DFMA") for o in ops)
+        if fma:
+            lds: dict = {}
+            for o in ops:
+                if o.startswith("LDS"):
+                    lds[o] = lds.get(o, 0) + 1
+            out.append((end - start + 1, fma, lds))
+    return sorted(out)
+
+
+def _nvdisasm() -> str | None:
+    """The disassembler: $NVDISASM, on PATH, or from NVIDIA's pip wheel."""
+    found = os.environ.get("NVDISASM") or shutil.which("nvdisasm")
+    if found:
+        return found
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("nvidia")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        for path in sorted(glob.glob(os.path.join(root, "cu*", "bin", "nvdisasm"))):
+            if os.access(path, os.X_OK):
+                return path
+    return None
+
+
 def main() -> None:
     ptxas = shutil.which("ptxas")
     if ptxas is None:
         sys.exit("bench.cuda_regs needs ptxas (pip install nvidia-cuda-nvcc)")
+    nvdisasm = _nvdisasm()
     _target()
     from numba import cuda
 
     print(f"{'kernel':44s} {'regs':>5s} {'spill st/ld':>12s} {'smem':>6s} {'threads':>7s} "
           f"{'blocks/SM':>9s}")
+    hot = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, kernel, sig, threads in _kernels():
             ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
@@ -92,7 +151,26 @@ def main() -> None:
             fit = min(REGS_PER_SM // (regs * threads), THREADS_PER_SM // threads,
                       SMEM_PER_SM // smem if smem else THREADS_PER_SM // threads)
             print(f"{name:44s} {regs:5d} {st + '/' + ld:>12s} {smem:6d} {threads:7d} {fit:9d}")
-
+            if nvdisasm and name.startswith("gemm"):
+                sass = subprocess.run([nvdisasm, "-c", f"{tmp}/k.cubin"], capture_output=True,
+                                      text=True).stdout
+                hot.append((name, _loops(sass)))
+    if hot:
+        print("\nGEMM loops holding FMAs (static instructions per pass, innermost first), and "
+              "an estimate of what one\nBK-deep step of k executes: the inner loop's passes "
+              "plus the rest of the step's loop (its\nuntaken partial-step branch included, "
+              "so the estimate is high):")
+        for name, loops in hot:
+            parts = [f"{n} instr, {f} FMA ({f / n:.0%}), shared loads "
+                     + (", ".join(f"{c} {o}" for o, c in sorted(lds.items())) or "none")
+                     for n, f, lds in loops]
+            print(f"  {name}: " + " | ".join(parts))
+            _, _, rm, rn, bk = ast.literal_eval(name[name.index("("):])
+            if len(loops) >= 2:
+                (n0, f0, _), (n1, _, _) = loops[:2]
+                per_step = bk * rm * rn // f0 * n0 + n1 - n0
+                print(f"    one step of k: about {per_step} instructions for {bk * rm * rn} "
+                      f"FMAs ({bk * rm * rn / per_step:.0%})")
 
 if __name__ == "__main__":
     main()

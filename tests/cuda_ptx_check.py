@@ -118,8 +118,8 @@ for T in (F32, F64, I64):
         check(f"extreme {T} {want_max}",
               R._extreme_kernel(numba.np.numpy_support.as_dtype(T), want_max),
               (arr(T), arr(T), arr(I64), I64, I64))
-for T in (F32, F64):
-    for shape in (MM.SHAPE, MM.LARGE):
+for T in (F32, F64, I64):
+    for shape in (MM.SHAPE, MM.LARGE) if T is F32 else (MM.SHAPE,):  # what pick() can use
         check(f"gemm {T} {shape}", MM._gemm(numba.np.numpy_support.as_dtype(T), shape),
               (arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64, arr(T), arr(T), I64,
                I64, I64, I64, I64, I64, I64, I64, I64))

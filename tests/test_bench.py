@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -419,14 +420,29 @@ def test_quick_run_fails_on_numerical_disagreement(tmp_path):
 @pytest.mark.skipif(__import__("shutil").which("ptxas") is None, reason="needs ptxas")
 def test_cuda_register_report_compiles_the_main_kernels_without_spills():
     # bench/cuda_regs.py: every kernel it lists assembles for sm_90, none spills to local
-    # memory, and each fits at least one block per multiprocessor
+    # memory, and each fits at least one block per multiprocessor; where the disassembler
+    # is installed, each GEMM's innermost loop reads shared memory 16 bytes at a time and
+    # is mostly FMAs (the compiler vectorises those loads only when it can prove their
+    # alignment, which a change of tile layout can silently lose)
     pytest.importorskip("numba_cuda")
     env = dict(os.environ)
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     r = subprocess.run([sys.executable, "-m", "bench.cuda_regs"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    rows = [line.split() for line in r.stdout.splitlines()[1:] if line.strip()]
-    assert sum(row[0] == "gemm" for row in rows) == 4 and len(rows) == 8, r.stdout
+    table, _, loops = r.stdout.partition("\n\n")
+    rows = [line.split() for line in table.splitlines()[1:] if line.strip()]
+    # three tiles the products pick (float32 small and large, float64), four others
+    assert sum(row[0] == "gemm" for row in rows) == 3 and len(rows) == 7, r.stdout
     for row in rows:
         assert row[-4] == "0/0" and int(row[-1]) >= 1, row
+    from bench.cuda_regs import _nvdisasm
+
+    if _nvdisasm() is None:
+        return
+    inner = [line.split(": ", 1)[1].split(" | ")[0] for line in loops.splitlines()
+             if line.startswith("  gemm")]
+    assert len(inner) == 3, r.stdout
+    for text in inner:
+        n, fma = (int(w) for w in re.match(r"(\d+) instr, (\d+) FMA", text).groups())
+        assert fma / n >= 0.7 and "LDS.128" in text and "LDS " not in text + " ", text

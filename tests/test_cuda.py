@@ -267,10 +267,12 @@ def test_sums_of_every_layout_match_numpy(dtype, rng):
 @needs_cuda
 @pytest.mark.parametrize("split", [None, 3])
 @pytest.mark.parametrize("tile", ["SHAPE", "LARGE"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monkeypatch):
-    # row-major and transposed operands (each loads along its contiguous dim), ragged edges,
-    # and K split into chunks whose products a second pass adds (a ragged last chunk)
+    # row-major and transposed operands (each loads along its contiguous dim), ragged edges
+    # (rows past the edge are staged from the last row, and must not leak into the output),
+    # and K split into chunks whose products a second pass adds (a ragged last chunk);
+    # integers exactly
     import importlib
 
     from numba import config
@@ -279,16 +281,19 @@ def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monk
     monkeypatch.setattr(MM, "FORCE", getattr(MM, tile))
     monkeypatch.setattr(MM, "SPLIT", split)
     m, k, n = (5, 7, 9) if config.ENABLE_CUDASIM else (131, 77, 259)
-    a = rng.standard_normal((m, k)).astype(dtype)
-    b = rng.standard_normal((k, n)).astype(dtype)
-    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    draw = ((lambda shape: rng.integers(-50, 50, shape)) if dtype == np.int64 else
+            (lambda shape: rng.standard_normal(shape)))
+    a = draw((m, k)).astype(dtype)
+    b = draw((k, n)).astype(dtype)
+    tol = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-10),
+           np.int64: dict(rtol=0, atol=0)}[dtype]
     ja = jitgrad.tensor(a, device="cuda")
     jb = jitgrad.tensor(b, device="cuda")
     jat = jitgrad.tensor(np.ascontiguousarray(a.T), device="cuda").t()
     jbt = jitgrad.tensor(np.ascontiguousarray(b.T), device="cuda").t()
     for x, y in ((ja, jb), (jat, jb), (ja, jbt), (jat, jbt)):
         assert_allclose((x @ y).cpu().numpy(), a @ b, **tol)
-    batch = rng.standard_normal((3, m, k)).astype(dtype)
+    batch = draw((3, m, k)).astype(dtype)
     assert_allclose((jitgrad.tensor(batch, device="cuda") @ jbt).cpu().numpy(), batch @ b,
                     **tol)
 

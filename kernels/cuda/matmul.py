@@ -1,9 +1,16 @@
 """Matrix products for CUDA: a tiled shared-memory GEMM with register blocking.
 
 Each block of TY x TX threads computes a BM x BN tile of C (BM = TY * RM, BN = TX * RN): per
-step it stages a BM x BK tile of A and a BK x BN tile of B in shared memory, and each thread
-accumulates an RM x RN patch in registers. Operands are read through their strides, so a
-transposed weight (``x @ w.T``) or a broadcast batch costs no copy.
+step of k it stages a BM x BK tile of A and a BK x BN tile of B in shared memory, and each
+thread accumulates RM x RN outputs in registers. A thread's rows (and columns) come in runs
+of V neighbours, so one 16-byte shared load fetches a run. The shared tiles are double
+buffered: while the block multiplies one step's tiles, each thread has the next step's
+elements in flight from global memory and then stores them to the other buffer, one barrier
+a step. Operands are read through their strides, so a transposed weight (``x @ w.T``) or a
+broadcast batch costs no copy.
+
+``python -m bench.cuda_regs`` reports the kernels' registers and, from their machine code,
+how much of a step of k is FMAs; tests/test_bench.py holds the 16-byte loads in place.
 """
 
 from __future__ import annotations
@@ -21,44 +28,72 @@ from .runtime import SIM, _device_props, cuda
 SHAPE = (2, 2, 2, 2, 4) if SIM else (16, 16, 4, 4, 16)
 LARGE = (2, 2, 4, 4, 2) if SIM else (16, 16, 8, 8, 8)
 _kernels: dict = {}
+ALIGN = None if SIM else 16  # shared tiles on 16 bytes, for 16-byte loads (the simulator
+# takes no alignment)
 FORCE = None  # a tile shape every product uses (the benchmark compares the two)
 SPLIT = None  # how many k chunks every product splits into (tests of the split-K pass)
 
 
-def _stager(T, L: int, total: int, NT: int, BK: int):
+def _stager(T, L: int, total: int, NT: int, BK: int, R: int):
     """Device functions that stage one operand's tile (`total` elements, L per thread of
-    NT): `positions` works out once which (row, k) of the tile each of a thread's elements
-    is, neighbouring threads on neighbouring addresses (along k when that is the operand's
-    contiguous dim, else along its rows); `fetch` reads them from global memory into
-    registers (0 outside the matrix or the k range); `stash` writes the registers to the
-    shared tile, laid out k-major (sh[k * R + row])."""
+    NT; R rows by BK k, laid out k-major in shared memory: sh[k * R + row]).
+
+    `setup`, once per output tile, works out each of a thread's elements' shared position
+    and global offset at the first k (neighbouring threads on neighbouring addresses: along
+    k when that is the operand's contiguous dim, else along its rows). A row past the
+    matrix's edge reads its last row instead: it feeds only outputs that are never
+    written, and no check is left in the loads. `fetch` reads one k step of the tile into
+    registers and moves the offsets on by one step; only the last, partial step checks k
+    (0 past its end). `stash` writes the registers to the shared tile. Offsets and
+    positions are unsigned when used, so no negative-index code is made."""
+    EVEN = total % NT == 0  # every thread stages L elements (no tail to skip)
+    U = numba.uint64
 
     @cuda.jit(device=True)
-    def positions(rs, ks, tid, k_fast, R):
+    def setup(base, s_r, s_k, r0, k0, rmax, k_fast, tid, off, sh):
         for l in range(L):
             e = tid + l * NT
             if k_fast:
-                rs[l] = e // BK
-                ks[l] = e % BK
+                r = e // BK
+                kk = e % BK
             else:
-                ks[l] = e // R
-                rs[l] = e % R
+                kk = e // R
+                r = e % R
+            sh[l] = kk * R + r
+            off[l] = base + min(r0 + r, rmax - 1) * s_r + (k0 + kk) * s_k
 
     @cuda.jit(device=True)
-    def fetch(X, base, s_r, s_k, r0, k0, rmax, kmax, rs, ks, regs, tid):
-        for l in range(L):
-            if tid + l * NT < total:
-                r = r0 + rs[l]
-                k = k0 + ks[l]
-                regs[l] = X[base + r * s_r + k * s_k] if r < rmax and k < kmax else T(0)
+    def fetch(X, off, sh, krem, step, regs, tid):
+        if krem >= BK:
+            for l in range(L):
+                if EVEN or tid + l * NT < total:
+                    regs[l] = X[U(off[l])]
+                    off[l] += step
+        else:
+            for l in range(L):
+                if EVEN or tid + l * NT < total:
+                    regs[l] = X[U(off[l])] if U(sh[l]) // U(R) < U(krem) else T(0)
 
     @cuda.jit(device=True)
-    def stash(sh, R, rs, ks, regs, tid):
+    def stash(tile, at, sh, regs, tid):
         for l in range(L):
-            if tid + l * NT < total:
-                sh[ks[l] * R + rs[l]] = regs[l]
+            if EVEN or tid + l * NT < total:
+                tile[at + U(sh[l])] = regs[l]
 
-    return positions, fetch, stash
+    return setup, fetch, stash
+
+
+def _twice(steps, da: int, db: int):
+    """A device function doing `steps` twice, the second time da and db further on in the
+    shared tiles."""
+    U = numba.uint64
+
+    @cuda.jit(device=True)
+    def twice(sA, sB, pa, pb, av, bv, acc):
+        steps(sA, sB, pa, pb, av, bv, acc)
+        steps(sA, sB, pa + U(da), pb + U(db), av, bv, acc)
+
+    return twice
 
 
 def _gemm(dtype, shape: tuple = SHAPE):
@@ -76,9 +111,33 @@ def _gemm(dtype, shape: tuple = SHAPE):
     LB = (BK * BN + NT - 1) // NT
     I64 = numba.int64
     U = numba.uint64
-    SA, SB = BK * BM, BK * BN  # shared tile sizes (constants, as shared arrays need)
-    pos_a, fetch_a, stash_a = _stager(T, LA, SA, NT, BK)
-    pos_b, fetch_b, stash_b = _stager(T, LB, SB, NT, BK)
+    SA, SB = BK * BM, BK * BN  # shared tile sizes
+    SA2, SB2 = 2 * SA, 2 * SB  # (constants, as shared arrays need)
+    setup_a, fetch_a, stash_a = _stager(T, LA, SA, NT, BK, BM)
+    setup_b, fetch_b, stash_b = _stager(T, LB, SB, NT, BK, BN)
+    I32 = numba.int32
+    # each thread's rows (and columns) come in runs of V neighbours, V * TY apart, so one
+    # 16-byte shared load can fetch a run
+    V = min(RM, RN, max(1, 16 // dt.itemsize))
+
+    @cuda.jit(device=True)
+    def outer(sA, sB, pa, pb, av, bv, acc):
+        """acc += the outer product of A's column and B's row of one k (at shared positions
+        pa and pb, unsigned: no negative-index code on each load)"""
+        for p in range(RM):
+            av[p] = sA[pa + U((p // V) * (TY * V) + p % V)]
+        for q in range(RN):
+            bv[q] = sB[pb + U((q // V) * (TX * V) + q % V)]
+        for p in range(RM):
+            for q in range(RN):
+                acc[p, q] += av[p] * bv[q]
+
+    # k steps per pass of the innermost loop (written out, as the compiler does not unroll
+    # it): about 128 FMAs a pass, so that the loop's own instructions are few beside them
+    steps, UN = outer, 1
+    while UN < BK and BK % (2 * UN) == 0 and UN * RM * RN < 128:
+        steps = _twice(steps, UN * BM, UN * BN)
+        UN *= 2
 
     @cuda.jit
     def gemm(A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn, C, D, d0, sdm, sdn, bias, M, N, K,
@@ -86,22 +145,23 @@ def _gemm(dtype, shape: tuple = SHAPE):
         """C[s, z, i, j] = sum over k in the s-th chunk of kc of A[z, i, k] * B[z, k, j]
         (strided A and B; one chunk, s = 0, when kc >= K), plus D[i, j] (strided, for
         addmm's bias) in chunk 0 when `bias` is set"""
-        sA = cuda.shared.array(SA, T)  # sA[kk * BM + i] = A[i0 + i, k0 + kk]
-        sB = cuda.shared.array(SB, T)  # sB[kk * BN + j] = B[k0 + kk, j0 + j]
+        # two buffers per operand: sA[h * SA + kk * BM + i] = A[i0 + i, k0 + kk], B's alike
+        sA = cuda.shared.array(SA2, T, alignment=ALIGN)
+        sB = cuda.shared.array(SB2, T, alignment=ALIGN)
         acc = cuda.local.array((RM, RN), ACC)
         av = cuda.local.array(RM, T)
         bv = cuda.local.array(RN, T)
-        ai = cuda.local.array(LA, I64)  # the (i, k) of this thread's elements of A's tile
-        ak = cuda.local.array(LA, I64)
-        ra = cuda.local.array(LA, T)  # their values, fetched a tile ahead
-        bj = cuda.local.array(LB, I64)  # B's (j, k) and values likewise
-        bk = cuda.local.array(LB, I64)
+        oa = cuda.local.array(LA, I64)  # this thread's elements of A's tile: global offset,
+        pa_ = cuda.local.array(LA, I32)  # shared position, value (fetched a step ahead)
+        ra = cuda.local.array(LA, T)
+        ob = cuda.local.array(LB, I64)  # B's likewise (its rows are C's columns)
+        pb_ = cuda.local.array(LB, I32)
         rb = cuda.local.array(LB, T)
         ty = cuda.threadIdx.y
         tx = cuda.threadIdx.x
         tid = ty * TX + tx
-        pos_a(ai, ak, tid, sak == 1 or sam != 1, BM)
-        pos_b(bj, bk, tid, not (sbn == 1 or sbk != 1), BN)
+        a_kfast = sak == 1 or sam != 1
+        b_kfast = not (sbn == 1 or sbk != 1)
         tm = (M + BM - 1) // BM
         tn = (N + BN - 1) // BN
         ns = (K + kc - 1) // kc
@@ -114,44 +174,50 @@ def _gemm(dtype, shape: tuple = SHAPE):
             khi = min(K, klo + kc)
             i0 = (rest // tn) * BM
             j0 = (rest % tn) * BN
-            abase = a0 + z * sab
-            bbase = b0 + z * sbb
             for p in range(RM):
                 for q in range(RN):
                     acc[p, q] = 0
-            fetch_a(A, abase, sam, sak, i0, klo, M, khi, ai, ak, ra, tid)
-            fetch_b(B, bbase, sbn, sbk, j0, klo, N, khi, bj, bk, rb, tid)
+            setup_a(a0 + z * sab, sam, sak, i0, klo, M, a_kfast, tid, oa, pa_)
+            setup_b(b0 + z * sbb, sbn, sbk, j0, klo, N, b_kfast, tid, ob, pb_)
+            fetch_a(A, oa, pa_, khi - klo, BK * sak, ra, tid)
+            fetch_b(B, ob, pb_, khi - klo, BK * sbk, rb, tid)
+            stash_a(sA, U(0), pa_, ra, tid)
+            stash_b(sB, U(0), pb_, rb, tid)
+            cuda.syncthreads()
+            h = U(0)  # the buffer holding this step's tiles; the next step's go to the other
             for k0 in range(klo, khi, BK):
-                stash_a(sA, BM, ai, ak, ra, tid)
-                stash_b(sB, BN, bj, bk, rb, tid)
+                more = k0 + BK < khi
+                if more:  # the next step's loads are in flight during the products
+                    fetch_a(A, oa, pa_, khi - k0 - BK, BK * sak, ra, tid)
+                    fetch_b(B, ob, pb_, khi - k0 - BK, BK * sbk, rb, tid)
+                pa = h * U(SA) + U(ty * V)
+                pb = h * U(SB) + U(tx * V)
+                for _ in range(BK // UN):
+                    steps(sA, sB, pa, pb, av, bv, acc)
+                    pa += U(UN * BM)
+                    pb += U(UN * BN)
+                h = U(1) - h
+                if more:
+                    stash_a(sA, h * U(SA), pa_, ra, tid)
+                    stash_b(sB, h * U(SB), pb_, rb, tid)
+                # one barrier a step: the stores above are seen by the next products, and
+                # this step's products are done before the buffer they read is refilled
                 cuda.syncthreads()
-                if k0 + BK < khi:  # the next tile's loads are in flight during the products
-                    fetch_a(A, abase, sam, sak, i0, k0 + BK, M, khi, ai, ak, ra, tid)
-                    fetch_b(B, bbase, sbn, sbk, j0, k0 + BK, N, khi, bj, bk, rb, tid)
-                # unsigned positions: no negative-index wraparound code on each load
-                pa = U(ty)
-                pb = U(tx)
-                for _ in range(BK):  # an outer product of registers per step of k
-                    for p in range(RM):
-                        av[p] = sA[pa + U(p * TY)]
-                    for q in range(RN):
-                        bv[q] = sB[pb + U(q * TX)]
-                    for p in range(RM):
-                        for q in range(RN):
-                            acc[p, q] += av[p] * bv[q]
-                    pa += U(BM)
-                    pb += U(BN)
-                cuda.syncthreads()
+            addb = bias and sk == 0
+            crow = (sk * nbatch + z) * M
+            gj0 = j0 + tx * V
             for p in range(RM):
-                gi = i0 + ty + p * TY
+                gi = i0 + ty * V + (p // V) * (TY * V) + p % V
                 if gi < M:
+                    cb = (crow + gi) * N + gj0
+                    db = d0 + gi * sdm + gj0 * sdn
                     for q in range(RN):
-                        gj = j0 + tx + q * TX
-                        if gj < N:
+                        dq = (q // V) * (TX * V) + q % V
+                        if gj0 + dq < N:
                             v = T(acc[p, q])
-                            if bias and sk == 0:
-                                v += D[d0 + gi * sdm + gj * sdn]
-                            C[((sk * nbatch + z) * M + gi) * N + gj] = v
+                            if addb:
+                                v += D[U(db + dq * sdn)]
+                            C[U(cb + dq)] = v
 
     _kernels[(dt, shape)] = gemm
     return gemm
@@ -177,9 +243,12 @@ def _chunk(shape: tuple, t: int, K: int, dtype) -> int:
     return -(-kc // BK) * BK
 
 
-def pick(nb: int, M: int, N: int) -> tuple:
+def pick(nb: int, M: int, N: int, dtype=np.float32) -> tuple:
     """The tile shape for a product: the large one when it still gives every multiprocessor
-    a tile (its 64 accumulators per thread pay off only with the card full)."""
+    a tile (its 64 accumulators per thread pay off only with the card full), for 4-byte
+    types (with 8-byte ones it would spill registers)."""
+    if np.dtype(dtype).itemsize > 4:
+        return SHAPE
     return LARGE if tiles(LARGE, nb, M, N) >= _device_props()["sms"] else SHAPE
 
 
@@ -209,7 +278,7 @@ def _plan(nb: int, M: int, N: int, K: int, dtype) -> tuple:
     key = (nb, M, N, K, dtype, FORCE, SPLIT)
     p = _plans.get(key)
     if p is None:
-        shape = FORCE or pick(nb, M, N)
+        shape = FORCE or pick(nb, M, N, dtype)
         t = tiles(shape, nb, M, N)
         kc = _chunk(shape, t, K, dtype)
         ns = -(-K // kc)
