@@ -266,19 +266,23 @@ def test_sums_of_every_layout_match_numpy(dtype, rng):
 
 @needs_cuda
 @pytest.mark.parametrize("split", [None, 3])
-@pytest.mark.parametrize("tile", ["SHAPE", "LARGE"])
+@pytest.mark.parametrize("tile", ["SHAPE", "LARGE", (3, 2, 2, 4, 3), (2, 3, 6, 4, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monkeypatch):
     # row-major and transposed operands (each loads along its contiguous dim), ragged edges
     # (rows past the edge are staged from the last row, and must not leak into the output),
     # and K split into chunks whose products a second pass adds (a ragged last chunk);
-    # integers exactly
+    # integers exactly. Besides the two tiles products pick, two uneven ones (TY, TX, RM,
+    # RN, BK as tuples): a mix-up of rows and columns, of a thread's runs of neighbouring
+    # outputs, or of an odd step of k shows only there.
     import importlib
 
     from numba import config
 
     MM = importlib.import_module("jitgrad.kernels.cuda.matmul")
-    monkeypatch.setattr(MM, "FORCE", getattr(MM, tile))
+    if isinstance(tile, tuple) and not config.ENABLE_CUDASIM:
+        tile = tuple(8 * n if i < 2 else n for i, n in enumerate(tile))  # GPU-sized blocks
+    monkeypatch.setattr(MM, "FORCE", getattr(MM, tile) if isinstance(tile, str) else tile)
     monkeypatch.setattr(MM, "SPLIT", split)
     m, k, n = (5, 7, 9) if config.ENABLE_CUDASIM else (131, 77, 259)
     draw = ((lambda shape: rng.integers(-50, 50, shape)) if dtype == np.int64 else

@@ -117,8 +117,11 @@ def _gemm(dtype, shape: tuple = SHAPE):
     setup_b, fetch_b, stash_b = _stager(T, LB, SB, NT, BK, BN)
     I32 = numba.int32
     # each thread's rows (and columns) come in runs of V neighbours, V * TY apart, so one
-    # 16-byte shared load can fetch a run
-    V = min(RM, RN, max(1, 16 // dt.itemsize))
+    # 16-byte shared load can fetch a run: V is the widest power of two up to 16 bytes that
+    # divides both RM and RN (the mapping of outputs to threads relies on that)
+    V = 1
+    while 2 * V * dt.itemsize <= 16 and RM % (2 * V) == 0 and RN % (2 * V) == 0:
+        V *= 2
 
     @cuda.jit(device=True)
     def outer(sA, sB, pa, pb, av, bv, acc):
