@@ -134,7 +134,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (checks the script)")
     ap.add_argument("--profile", metavar="FILE", help="write a cProfile of 20 MLP steps here")
+    ap.add_argument("--gemm-tiles", default="", metavar="TILES",
+                    help="more GEMM tiles to time, as 'TY,TX,RM,RN,BK;...' (threads per "
+                         "block in y and x, outputs per thread in y and x, k step)")
     args = ap.parse_args()
+    extra_tiles = [tuple(int(v) for v in t.split(",")) for t in args.gemm_tiles.split(";")
+                   if t.strip()]
+    if any(len(t) != 5 for t in extra_tiles):
+        ap.error(f"--gemm-tiles: each tile is five integers, got {args.gemm_tiles!r}")
     q = args.quick
     torch = _torch()
     J, T = Timer("jitgrad"), Timer("torch")
@@ -273,19 +280,24 @@ def main() -> None:
             "TFLOP/s", (f"jitgrad at {tg / jg:.0%} of torch; " if tg else "")
             + f"tile {picked}; first call {jgf:.2f} s")
         ha, hb = a.cpu().numpy()[:64].astype(np.float64), b.cpu().numpy().astype(np.float64)
-        err = float(np.max(np.abs((a @ b).cpu().numpy()[:64] - ha @ hb)))
-        rows[-1]["note"] += f"; max |error| in 64 rows {err:.1e}"
-        print(f"{'':34} max |error| of 64 rows against float64: {err:.1e}", flush=True)
-        for other in (MM.SHAPE, MM.LARGE):  # the other tile shape, for comparison
+        want = ha @ hb
+
+        def error():
+            err = float(np.max(np.abs((a @ b).cpu().numpy()[:64] - want)))
+            rows[-1]["note"] += f"; max |error| in 64 rows {err:.1e}"
+            print(f"{'':34} max |error| of 64 rows against float64: {err:.1e}", flush=True)
+        error()
+        for other in (MM.SHAPE, MM.LARGE, *extra_tiles):  # other tiles, for comparison
             if other == picked:
                 continue
             MM.FORCE = other
             try:
                 jo_, jof = J(lambda: a @ b, 1 if q else 5, rounds)
+                row(f"GEMM {m} float32, other tile", fl / jo_ / 1e12, None, "TFLOP/s",
+                    f"tile {other}; first call {jof:.2f} s")
+                error()
             finally:
                 MM.FORCE = None
-            row(f"GEMM {m} float32, other tile", fl / jo_ / 1e12, None, "TFLOP/s",
-                f"tile {other}; first call {jof:.2f} s")
         a = b = ta = tb = None
 
     # ---- (x*y + x).tanh().sum() forward + backward
