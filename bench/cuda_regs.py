@@ -14,7 +14,8 @@ the test extra installs), each kernel's machine code (SASS) is read too, and the
 hold its multiply-adds are reported: instructions per pass, how many are FMAs, and the
 shared-memory loads by width. For the GEMM the innermost loop is the k steps' outer
 products and the next one out the whole k step, staging included, so the report says how
-much of the hot path is arithmetic.
+much of the hot path is arithmetic. Each GEMM tile is listed twice: with its operands
+staged an element at a time, and (``16B``) 16 bytes at a time, as aligned operands are.
 
 Static figures: they say what the compiler made, not how fast it runs.
 """
@@ -64,9 +65,11 @@ def _kernels():
             shape = getattr(MM, tile)
             if MM.pick(1, 1 << 14, 1 << 14, dt) != shape and shape != MM.SHAPE:
                 continue  # a tile the product never picks for this dtype
-            out.append((f"gemm {T} {tile} {shape}", MM._gemm(np.dtype(dt), shape),
-                        (A, I64, I64, I64, I64, A, I64, I64, I64, I64, A, A, I64, I64, I64,
-                         I64, I64, I64, I64, I64, I64), shape[0] * shape[1]))
+            for grouped in (False, True):  # operands staged 4 or 16 bytes at a time
+                out.append((f"gemm {T} {tile} {shape}" + (" 16B" if grouped else ""),
+                            MM._gemm(np.dtype(dt), shape, grouped, grouped),
+                            (A, I64, I64, I64, I64, A, I64, I64, I64, I64, A, A, I64, I64,
+                             I64, I64, I64, I64, I64, I64, I64), shape[0] * shape[1]))
     F32 = types.Array(numba.float32, 1, "C")
     flat = E.kernels(1, "tanh", np.dtype(np.float32))[0]
     out.append(("unary tanh float32 flat", flat, (F32, F32), 256))
@@ -165,7 +168,7 @@ def main() -> None:
                      + (", ".join(f"{c} {o}" for o, c in sorted(lds.items())) or "none")
                      for n, f, lds in loops]
             print(f"  {name}: " + " | ".join(parts))
-            _, _, rm, rn, bk = ast.literal_eval(name[name.index("("):])
+            _, _, rm, rn, bk = ast.literal_eval(name[name.index("("):name.index(")") + 1])
             if len(loops) >= 2:
                 (n0, f0, _), (n1, _, _) = loops[:2]
                 per_step = bk * rm * rn // f0 * n0 + n1 - n0

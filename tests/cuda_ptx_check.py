@@ -120,9 +120,12 @@ for T in (F32, F64, I64):
               (arr(T), arr(T), arr(I64), I64, I64))
 for T in (F32, F64, I64):
     for shape in (MM.SHAPE, MM.LARGE) if T is F32 else (MM.SHAPE,):  # what pick() can use
-        check(f"gemm {T} {shape}", MM._gemm(numba.np.numpy_support.as_dtype(T), shape),
-              (arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64, arr(T), arr(T), I64,
-               I64, I64, I64, I64, I64, I64, I64, I64))
+        for va, vb in ((False, False), (True, False), (False, True), (True, True)):
+            # each operand staged an element or 16 bytes at a time
+            check(f"gemm {T} {shape} {va} {vb}",
+                  MM._gemm(numba.np.numpy_support.as_dtype(T), shape, va, vb),
+                  (arr(T), I64, I64, I64, I64, arr(T), I64, I64, I64, I64, arr(T), arr(T),
+                   I64, I64, I64, I64, I64, I64, I64, I64, I64))
 
 # Families that register extra checks: a module-level PTX_CHECKS list of
 # (what, kernel, argument types) in kernels/cuda/<family>.py.

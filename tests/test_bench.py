@@ -432,8 +432,9 @@ def test_cuda_register_report_compiles_the_main_kernels_without_spills():
     assert r.returncode == 0, r.stderr
     table, _, loops = r.stdout.partition("\n\n")
     rows = [line.split() for line in table.splitlines()[1:] if line.strip()]
-    # three tiles the products pick (float32 small and large, float64), four others
-    assert sum(row[0] == "gemm" for row in rows) == 3 and len(rows) == 7, r.stdout
+    # three tiles the products pick (float32 small and large, float64), each with operands
+    # staged 4 (8) or 16 bytes at a time, and four other kernels
+    assert sum(row[0] == "gemm" for row in rows) == 6 and len(rows) == 10, r.stdout
     for row in rows:
         assert row[-4] == "0/0" and int(row[-1]) >= 1, row
     from bench.cuda_regs import _nvdisasm
@@ -442,7 +443,7 @@ def test_cuda_register_report_compiles_the_main_kernels_without_spills():
         return
     inner = [line.split(": ", 1)[1].split(" | ")[0] for line in loops.splitlines()
              if line.startswith("  gemm")]
-    assert len(inner) == 3, r.stdout
+    assert len(inner) == 6, r.stdout
     for text in inner:
         n, fma = (int(w) for w in re.match(r"(\d+) instr, (\d+) FMA", text).groups())
         assert fma / n >= 0.7 and "LDS.128" in text and "LDS " not in text + " ", text

@@ -284,22 +284,41 @@ def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monk
         tile = tuple(8 * n if i < 2 else n for i, n in enumerate(tile))  # GPU-sized blocks
     monkeypatch.setattr(MM, "FORCE", getattr(MM, tile) if isinstance(tile, str) else tile)
     monkeypatch.setattr(MM, "SPLIT", split)
-    m, k, n = (5, 7, 9) if config.ENABLE_CUDASIM else (131, 77, 259)
+    monkeypatch.setattr(MM, "_plans", {})
+    built = []  # the (A, B) staging of each kernel built: in groups of 16 bytes or not
+    gemm = MM._gemm
+    monkeypatch.setattr(MM, "_gemm", lambda *a: built.append(a[2:]) or gemm(*a))
     draw = ((lambda shape: rng.integers(-50, 50, shape)) if dtype == np.int64 else
             (lambda shape: rng.standard_normal(shape)))
-    a = draw((m, k)).astype(dtype)
-    b = draw((k, n)).astype(dtype)
     tol = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-10),
            np.int64: dict(rtol=0, atol=0)}[dtype]
-    ja = jitgrad.tensor(a, device="cuda")
-    jb = jitgrad.tensor(b, device="cuda")
-    jat = jitgrad.tensor(np.ascontiguousarray(a.T), device="cuda").t()
-    jbt = jitgrad.tensor(np.ascontiguousarray(b.T), device="cuda").t()
-    for x, y in ((ja, jb), (jat, jb), (ja, jbt), (jat, jbt)):
-        assert_allclose((x @ y).cpu().numpy(), a @ b, **tol)
-    batch = draw((3, m, k)).astype(dtype)
-    assert_allclose((jitgrad.tensor(batch, device="cuda") @ jbt).cpu().numpy(), batch @ b,
-                    **tol)
+    # ragged sizes, then sizes whose operands (row-major or transposed) stage 16 bytes at a
+    # time where the tile allows it, then those operands one element off a 16-byte boundary
+    # (K not a multiple of the k step: a partial last step; M and N not multiples of the
+    # tile: groups of rows past the edge, which read the last group instead)
+    sizes = ([(5, 7, 9), (8, 10, 8), (6, 10, 6)] if config.ENABLE_CUDASIM else
+             [(131, 77, 259), (132, 100, 260)])
+    for m, k, n in sizes:
+        a = draw((m, k)).astype(dtype)
+        b = draw((k, n)).astype(dtype)
+        ja = jitgrad.tensor(a, device="cuda")
+        jb = jitgrad.tensor(b, device="cuda")
+        jat = jitgrad.tensor(np.ascontiguousarray(a.T), device="cuda").t()
+        jbt = jitgrad.tensor(np.ascontiguousarray(b.T), device="cuda").t()
+        for x, y in ((ja, jb), (jat, jb), (ja, jbt), (jat, jbt)):
+            assert_allclose((x @ y).cpu().numpy(), a @ b, **tol)
+        batch = draw((3, m, k)).astype(dtype)
+        assert_allclose((jitgrad.tensor(batch, device="cuda") @ jbt).cpu().numpy(),
+                        batch @ b, **tol)
+    shape = MM.FORCE
+    grouped = MM._vector_fits(shape, MM.vector.width(np.dtype(dtype).itemsize))
+    assert ((True, True) in built) == grouped, (shape, built)
+    pad = draw((m + 1, k + 1)).astype(dtype)  # a[1:, 1:]-style views: off the boundary
+    ja_off = jitgrad.tensor(pad, device="cuda")[1:, 1:]
+    jb_off = jitgrad.tensor(np.pad(b, ((1, 0), (1, 0))), device="cuda")[1:, 1:]
+    built.clear()
+    assert_allclose((ja_off @ jb_off).cpu().numpy(), pad[1:, 1:] @ b, **tol)
+    assert all(v == (False, False) for v in built), built
 
 
 @needs_cuda

@@ -7,7 +7,8 @@ of V neighbours, so one 16-byte shared load fetches a run. The shared tiles are 
 buffered: while the block multiplies one step's tiles, each thread has the next step's
 elements in flight from global memory and then stores them to the other buffer, one barrier
 a step. Operands are read through their strides, so a transposed weight (``x @ w.T``) or a
-broadcast batch costs no copy.
+broadcast batch costs no copy; an operand the host finds aligned is read from global memory
+16 bytes at a time (``_vector_ok``), any other an element at a time.
 
 ``python -m bench.cuda_regs`` reports the kernels' registers and, from their machine code,
 how much of a step of k is FMAs; tests/test_bench.py holds the 16-byte loads in place.
@@ -20,7 +21,8 @@ import numpy as np
 
 from .array import CudaArray, empty
 from .launch import launch
-from .runtime import SIM, _device_props, cuda
+from . import vector
+from .runtime import SIM, _device_props, address, cuda
 
 # (TY, TX, RM, RN, BK): 16 x 16 threads with 8 x 8 outputs each (128 x 128 tiles) for
 # products large enough to give every multiprocessor such tiles, 4 x 4 each (64 x 64 tiles)
@@ -63,7 +65,7 @@ def _stager(T, L: int, total: int, NT: int, BK: int, R: int):
             off[l] = base + min(r0 + r, rmax - 1) * s_r + (k0 + kk) * s_k
 
     @cuda.jit(device=True)
-    def fetch(X, off, sh, krem, step, regs, tid):
+    def fetch(X, off, sh, krem, step, regs, tid, k_fast):
         if krem >= BK:
             for l in range(L):
                 if EVEN or tid + l * NT < total:
@@ -75,10 +77,75 @@ def _stager(T, L: int, total: int, NT: int, BK: int, R: int):
                     regs[l] = X[U(off[l])] if U(sh[l]) // U(R) < U(krem) else T(0)
 
     @cuda.jit(device=True)
-    def stash(tile, at, sh, regs, tid):
+    def stash(tile, at, sh, regs, tid, k_fast):
         for l in range(L):
             if EVEN or tid + l * NT < total:
                 tile[at + U(sh[l])] = regs[l]
+
+    return setup, fetch, stash
+
+
+def _vector_fits(shape: tuple, VL: int) -> bool:
+    """Whether a tile can stage in groups of VL neighbours: every thread the same number of
+    whole groups, none across a k step or a row block."""
+    TY, TX, RM, RN, BK = shape
+    NT = TY * TX
+    return all(n % VL == 0 and (n * BK) % (NT * VL) == 0 for n in (TY * RM, TX * RN)) and \
+        BK % VL == 0
+
+
+def _vector_stager(T, L: int, NT: int, BK: int, R: int, VL: int):
+    """`_stager` for an operand the host has found aligned: each thread stages groups of VL
+    neighbours along the operand's contiguous dim (k when k_fast, else its rows), one
+    16-byte load per group. The group's first element is on a 16-byte boundary: the host
+    checked the base address and the other strides, and k steps and row blocks start on
+    multiples of VL. Groups never straddle an edge: along rows the row count is a multiple
+    of VL, and along k so is K. A group past the matrix's last row reads the last group; in
+    the last, partial step of k a group past K is 0."""
+    G = L // VL  # groups per thread
+    U = numba.uint64
+    load = vector.loader(VL)
+
+    @cuda.jit(device=True)
+    def setup(base, s_r, s_k, r0, k0, rmax, k_fast, tid, off, sh):
+        for g in range(G):
+            e = (tid + g * NT) * VL
+            if k_fast:
+                r = e // BK
+                kk = e % BK
+                rr = min(r0 + r, rmax - 1)
+            else:
+                kk = e // R
+                r = e % R
+                rr = min(r0 + r, rmax - VL)
+            sh[g] = kk * R + r
+            off[g] = base + rr * s_r + (k0 + kk) * s_k
+
+    @cuda.jit(device=True)
+    def fetch(X, off, sh, krem, step, regs, tid, k_fast):
+        if krem >= BK:
+            for g in range(G):
+                v = load(X, U(off[g]))
+                for c in range(VL):
+                    regs[g * VL + c] = v[c]
+                off[g] += step
+        else:  # a group lies wholly inside k or wholly past it (K is a multiple of VL)
+            for g in range(G):
+                if U(sh[g]) // U(R) < U(krem):
+                    v = load(X, U(off[g]))
+                    for c in range(VL):
+                        regs[g * VL + c] = v[c]
+                else:
+                    for c in range(VL):
+                        regs[g * VL + c] = T(0)
+
+    @cuda.jit(device=True)
+    def stash(tile, at, sh, regs, tid, k_fast):
+        for g in range(G):
+            p = at + U(sh[g])
+            d = U(R) if k_fast else U(1)
+            for c in range(VL):
+                tile[p + U(c) * d] = regs[g * VL + c]
 
     return setup, fetch, stash
 
@@ -96,9 +163,12 @@ def _twice(steps, da: int, db: int):
     return twice
 
 
-def _gemm(dtype, shape: tuple = SHAPE):
+def _gemm(dtype, shape: tuple = SHAPE, va: bool = False, vb: bool = False):
+    """The GEMM kernel for a dtype and tile; va (vb): A's (B's) tile is staged 16 bytes at a
+    time (the host has checked the operand's alignment, see `_vector_ok`)."""
     dt = np.dtype(dtype)
-    k = _kernels.get((dt, shape))
+    key = (dt, shape, va, vb)
+    k = _kernels.get(key)
     if k is not None:
         return k
     TY, TX, RM, RN, BK = shape
@@ -113,8 +183,13 @@ def _gemm(dtype, shape: tuple = SHAPE):
     U = numba.uint64
     SA, SB = BK * BM, BK * BN  # shared tile sizes
     SA2, SB2 = 2 * SA, 2 * SB  # (constants, as shared arrays need)
-    setup_a, fetch_a, stash_a = _stager(T, LA, SA, NT, BK, BM)
-    setup_b, fetch_b, stash_b = _stager(T, LB, SB, NT, BK, BN)
+    VL = vector.width(dt.itemsize)
+    if (va or vb) and not _vector_fits(shape, VL):
+        raise ValueError(f"GEMM tile {shape} cannot stage {dt} in groups of {VL}")
+    setup_a, fetch_a, stash_a = (_vector_stager(T, LA, NT, BK, BM, VL) if va else
+                                 _stager(T, LA, SA, NT, BK, BM))
+    setup_b, fetch_b, stash_b = (_vector_stager(T, LB, NT, BK, BN, VL) if vb else
+                                 _stager(T, LB, SB, NT, BK, BN))
     I32 = numba.int32
     # each thread's rows (and columns) come in runs of V neighbours, V * TY apart, so one
     # 16-byte shared load can fetch a run: V is the widest power of two up to 16 bytes that
@@ -182,17 +257,17 @@ def _gemm(dtype, shape: tuple = SHAPE):
                     acc[p, q] = 0
             setup_a(a0 + z * sab, sam, sak, i0, klo, M, a_kfast, tid, oa, pa_)
             setup_b(b0 + z * sbb, sbn, sbk, j0, klo, N, b_kfast, tid, ob, pb_)
-            fetch_a(A, oa, pa_, khi - klo, BK * sak, ra, tid)
-            fetch_b(B, ob, pb_, khi - klo, BK * sbk, rb, tid)
-            stash_a(sA, U(0), pa_, ra, tid)
-            stash_b(sB, U(0), pb_, rb, tid)
+            fetch_a(A, oa, pa_, khi - klo, BK * sak, ra, tid, a_kfast)
+            fetch_b(B, ob, pb_, khi - klo, BK * sbk, rb, tid, b_kfast)
+            stash_a(sA, U(0), pa_, ra, tid, a_kfast)
+            stash_b(sB, U(0), pb_, rb, tid, b_kfast)
             cuda.syncthreads()
             h = U(0)  # the buffer holding this step's tiles; the next step's go to the other
             for k0 in range(klo, khi, BK):
                 more = k0 + BK < khi
                 if more:  # the next step's loads are in flight during the products
-                    fetch_a(A, oa, pa_, khi - k0 - BK, BK * sak, ra, tid)
-                    fetch_b(B, ob, pb_, khi - k0 - BK, BK * sbk, rb, tid)
+                    fetch_a(A, oa, pa_, khi - k0 - BK, BK * sak, ra, tid, a_kfast)
+                    fetch_b(B, ob, pb_, khi - k0 - BK, BK * sbk, rb, tid, b_kfast)
                 pa = h * U(SA) + U(ty * V)
                 pb = h * U(SB) + U(tx * V)
                 for _ in range(BK // UN):
@@ -201,8 +276,8 @@ def _gemm(dtype, shape: tuple = SHAPE):
                     pb += U(UN * BN)
                 h = U(1) - h
                 if more:
-                    stash_a(sA, h * U(SA), pa_, ra, tid)
-                    stash_b(sB, h * U(SB), pb_, rb, tid)
+                    stash_a(sA, h * U(SA), pa_, ra, tid, a_kfast)
+                    stash_b(sB, h * U(SB), pb_, rb, tid, b_kfast)
                 # one barrier a step: the stores above are seen by the next products, and
                 # this step's products are done before the buffer they read is refilled
                 cuda.syncthreads()
@@ -222,7 +297,7 @@ def _gemm(dtype, shape: tuple = SHAPE):
                                 v += D[U(db + dq * sdn)]
                             C[U(cb + dq)] = v
 
-    _kernels[(dt, shape)] = gemm
+    _kernels[key] = gemm
     return gemm
 
 
@@ -275,9 +350,10 @@ def _batch_stride(x: CudaArray, batch: tuple) -> tuple:
 _plans: dict = {}
 
 
-def _plan(nb: int, M: int, N: int, K: int, dtype) -> tuple:
-    """(kernel, grid, block, k chunk, chunk count) for a product, worked out once per
-    problem size (a training loop repeats a few)."""
+def _plan(nb: int, M: int, N: int, K: int, dtype) -> list:
+    """[tile, group width (0: the tile cannot stage in groups), grid, block, k chunk, chunk
+    count, its kernels by vector flags] for a product, worked out once per problem size (a
+    training loop repeats a few)."""
     key = (nb, M, N, K, dtype, FORCE, SPLIT)
     p = _plans.get(key)
     if p is None:
@@ -286,10 +362,26 @@ def _plan(nb: int, M: int, N: int, K: int, dtype) -> tuple:
         kc = _chunk(shape, t, K, dtype)
         ns = -(-K // kc)
         grid = min(t * ns, _device_props()["max_blocks"] * 4 if not SIM else 2)
+        VL = vector.width(np.dtype(dtype).itemsize)
         if len(_plans) >= 1024:
             _plans.clear()
-        p = _plans[key] = (_gemm(dtype, shape), grid, (shape[1], shape[0]), kc, ns)
+        p = _plans[key] = [shape, VL if _vector_fits(shape, VL) else 0, grid,
+                           (shape[1], shape[0]), kc, ns, [None] * 4]
     return p
+
+
+def _vector_ok(view, start: int, s_r: int, s_k: int, s_batch: int, rows: int, K: int,
+               k_fast: bool, VL: int) -> bool:
+    """Whether an operand can be staged VL elements (16 bytes) at a time: contiguous along
+    the dim the kernel stages it along (k when k_fast, else its rows), that dim's length a
+    multiple of VL, its other stride and batch stride multiples of VL, and its first element
+    on a 16-byte boundary."""
+    if k_fast:
+        if s_k != 1 or s_r % VL or K % VL:
+            return False
+    elif s_r != 1 or s_k % VL or rows % VL:
+        return False
+    return s_batch % VL == 0 and (address(view) + start * view.dtype.itemsize) % 16 == 0
 
 
 def _product(a: CudaArray, sab: int, b: CudaArray, sbb: int, out: CudaArray, nb: int,
@@ -307,9 +399,19 @@ def _product(a: CudaArray, sab: int, b: CudaArray, sbb: int, out: CudaArray, nb:
 
             assign(out, bias)
         return out
-    kern, grid, block, kc, ns = _plan(nb, M, N, K, a.dtype)
+    shape, VL, grid, block, kc, ns, kerns = _plan(nb, M, N, K, a.dtype)
     A, a0, sa = a.strided()
     B, b0, sb = b.strided()
+    sam, sak = sa[-2], sa[-1]
+    sbk, sbn = sb[-2], sb[-1]
+    va = vb = False
+    if VL:  # each operand staged along the dim the kernel picks (its k_fast below)
+        va = _vector_ok(A, a0, sam, sak, sab, M, K, sak == 1 or sam != 1, VL)
+        vb = _vector_ok(B, b0, sbn, sbk, sbb, N, K, sbk == 1 and sbn != 1, VL)
+    i = 2 * va + vb
+    kern = kerns[i]
+    if kern is None:
+        kern = kerns[i] = _gemm(a.dtype, shape, va, vb)
     dst = out if ns == 1 else empty((ns * out.size,), a.dtype)
     o = dst.flat()
     if bias is None:  # D unread: any array of the type other than the output (the
@@ -317,7 +419,7 @@ def _product(a: CudaArray, sab: int, b: CudaArray, sbb: int, out: CudaArray, nb:
     else:
         D, d0, sd = bias.strided()
         hb = 1
-    launch(kern, grid, block, A, a0, sab, sa[-2], sa[-1], B, b0, sbb, sb[-2], sb[-1],
+    launch(kern, grid, block, A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn,
            o, D, d0, sd[0], sd[1], hb, M, N, K, nb, kc)
     if ns > 1:  # the chunks' partial products, summed in float64
         from .reduce import sum_

@@ -221,6 +221,10 @@ if SIM:
     def flat_view(block: Block, offset: int, n: int, dtype: np.dtype):
         """view() of n contiguous elements (dtype: a numpy dtype)."""
         return np.ndarray((n,), dtype=dtype, buffer=block.mem, offset=offset)
+
+    def address(v) -> int:
+        """The address of a kernel view's first element (its alignment picks kernels)."""
+        return v.ctypes.data
 else:
     from numba.cuda.cudadrv.devicearray import DeviceNDArray
     from numba.cuda.cudadrv.driver import MemoryPointer
@@ -275,6 +279,11 @@ else:
 
     _new = object.__new__
     _FLAT_KEYS: dict = {}
+
+    def address(v) -> int:
+        """The device address of a kernel view's first element (its alignment picks
+        kernels)."""
+        return v.ptr
 
     def flat_view(block: Block, offset: int, n: int, dtype: np.dtype):
         """view() of n contiguous elements (dtype: a numpy dtype): the kernel argument
