@@ -322,6 +322,22 @@ def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monk
 
 
 @needs_cuda
+def test_matmul_batches_with_dims_of_one_element(rng):
+    # a batch whose dims fold into one stride once its dims of one element are left out
+    # (x[:, 0:1] keeps the stride of the dim it slices, which no element steps over)
+    x = rng.standard_normal((3, 5, 4, 4)).astype(np.float32)
+    b = rng.standard_normal((4, 4)).astype(np.float32)
+    jx = jitgrad.tensor(x, device="cuda")
+    jb = jitgrad.tensor(b, device="cuda")
+    for view in ((slice(None), slice(0, 1)), (slice(0, 1),), (slice(None), slice(2, 3))):
+        got = (jx[view] @ jb).cpu().numpy()
+        assert_allclose(got, x[view] @ b, rtol=1e-5, atol=1e-5, err_msg=str(view))
+    y = x[:, :, None]  # (3, 5, 1, 4, 4): a middle dim of one element
+    got = (jitgrad.tensor(y, device="cuda") @ jb).cpu().numpy()
+    assert_allclose(got, y @ b, rtol=1e-5, atol=1e-5)
+
+
+@needs_cuda
 @pytest.mark.parametrize("split", [None, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_addmm_adds_every_bias_layout_inside_the_gemm(dtype, split, rng, monkeypatch):

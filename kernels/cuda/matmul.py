@@ -105,6 +105,7 @@ def _vector_stager(T, L: int, NT: int, BK: int, R: int, VL: int):
     G = L // VL  # groups per thread
     U = numba.uint64
     load = vector.loader(VL)
+    store = vector.storer(VL)
 
     @cuda.jit(device=True)
     def setup(base, s_r, s_k, r0, k0, rmax, k_fast, tid, off, sh):
@@ -143,9 +144,11 @@ def _vector_stager(T, L: int, NT: int, BK: int, R: int, VL: int):
     def stash(tile, at, sh, regs, tid, k_fast):
         for g in range(G):
             p = at + U(sh[g])
-            d = U(R) if k_fast else U(1)
-            for c in range(VL):
-                tile[p + U(c) * d] = regs[g * VL + c]
+            if k_fast:  # a group spans VL k: VL rows of the k-major tile
+                for c in range(VL):
+                    tile[p + U(c * R)] = regs[g * VL + c]
+            else:  # VL neighbouring rows at one k: one 16-byte store
+                store(tile, p, regs, g * VL)
 
     return setup, fetch, stash
 
@@ -338,11 +341,10 @@ def _batch_stride(x: CudaArray, batch: tuple) -> tuple:
     isz = x.itemsize
     if all(n == 1 for n in own):
         return x, 0
-    if own == batch:
-        st = x.strides[:nb]
-        ok = all(st[i] == st[i + 1] * own[i + 1] for i in range(nb - 1) if own[i + 1] != 1)
-        if ok:
-            return x, st[nb - 1] // isz
+    if own == batch:  # the batch dims of more than one element must fold into one
+        dims = [(n, s) for n, s in zip(own, x.strides[:nb]) if n != 1]
+        if all(s0 == s1 * n1 for (_, s0), (n1, s1) in zip(dims, dims[1:])):
+            return x, dims[-1][1] // isz
     full = x.broadcast_to(batch + x.shape[-2:]).copy()
     return full, (full.strides[len(batch) - 1] // isz) if batch else 0
 

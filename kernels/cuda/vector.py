@@ -8,7 +8,12 @@ load (``ld.global.v4.f32`` and the like), returned as a tuple. The caller promis
 hardware needs: the address of ``x[i]`` is a multiple of ``width * itemsize`` bytes (the host
 checks pointers and strides before it picks a kernel that uses this) and the elements exist.
 
-In the simulator kernels run as Python, so ``load`` there reads the elements one by one.
+``storer(width)`` gives ``store(x, i, src, j)``, writing ``src[j], ..., src[j + width - 1]``
+to ``x[i], ...`` as one vector store, under the same promise (used for shared-memory tiles,
+whose alignment the kernel declares).
+
+In the simulator kernels run as Python, so ``load`` and ``store`` there move the elements one
+by one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 from .runtime import SIM, cuda
 
 _loaders: dict = {}
+_storers: dict = {}
 
 
 def width(itemsize: int) -> int:
@@ -29,6 +35,29 @@ def loader(n: int):
     if f is None:
         f = _loaders[n] = _sim_loader(n) if SIM else _gpu_loader(n)
     return f
+
+
+def storer(n: int):
+    """The device function store(x, i, src, j): x[i + c] = src[j + c] for c < n, one
+    n-element access."""
+    f = _storers.get(n)
+    if f is None:
+        f = _storers[n] = _sim_storer(n) if SIM else _gpu_storer(n)
+    return f
+
+
+def _sim_storer(n: int):
+    def store(x, i, src, j):
+        for c in range(n):
+            x[i + c] = src[j + c]
+
+    return cuda.jit(device=True)(store)
+
+
+def _flat(x) -> bool:
+    from numba import types
+
+    return isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"
 
 
 def _sim_loader(n: int):
@@ -45,7 +74,7 @@ def _gpu_loader(n: int):
 
     @intrinsic
     def load(typingctx, x, i):
-        if not isinstance(x, types.Array) or not isinstance(i, types.Integer):
+        if not _flat(x) or not isinstance(i, types.Integer):
             return None
         T = x.dtype
         sig = types.UniTuple(T, n)(x, i)
@@ -65,3 +94,37 @@ def _gpu_loader(n: int):
         return sig, codegen
 
     return load
+
+
+def _gpu_storer(n: int):
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def store(typingctx, x, i, src, j):
+        if not (_flat(x) and _flat(src) and x.dtype == src.dtype
+                and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+            return None
+        T = x.dtype
+
+        def codegen(context, builder, signature, args):
+            tx, ti, tsrc, tj = signature.args
+            dst = context.make_array(tx)(context, builder, args[0])
+            frm = context.make_array(tsrc)(context, builder, args[2])
+            at = context.cast(builder, args[1], ti, types.intp)
+            j0 = context.cast(builder, args[3], tj, types.intp)
+            elt = context.get_value_type(T)
+            vec = ir.VectorType(elt, n)
+            v = ir.Constant(vec, ir.Undefined)
+            for c in range(n):
+                k = builder.add(j0, ir.Constant(j0.type, c))
+                v = builder.insert_element(v, builder.load(builder.gep(frm.data, [k])),
+                                           ir.Constant(ir.IntType(32), c))
+            p = builder.bitcast(builder.gep(dst.data, [at]), vec.as_pointer())
+            builder.store(v, p, align=n * context.get_abi_sizeof(elt))
+            return context.get_dummy_value()
+
+        return types.none(x, i, src, j), codegen
+
+    return store
