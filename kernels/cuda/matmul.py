@@ -65,7 +65,7 @@ def _stager(T, L: int, total: int, NT: int, BK: int, R: int):
             off[l] = base + min(r0 + r, rmax - 1) * s_r + (k0 + kk) * s_k
 
     @cuda.jit(device=True)
-    def fetch(X, off, sh, krem, step, regs, tid, k_fast):
+    def fetch(X, off, sh, krem, step, regs, tid, k_fast):  # (k_fast: as _vector_stager's)
         if krem >= BK:
             for l in range(L):
                 if EVEN or tid + l * NT < total:
@@ -232,8 +232,9 @@ def _gemm(dtype, shape: tuple = SHAPE, va: bool = False, vb: bool = False):
         acc = cuda.local.array((RM, RN), ACC)
         av = cuda.local.array(RM, T)
         bv = cuda.local.array(RN, T)
-        oa = cuda.local.array(LA, I64)  # this thread's elements of A's tile: global offset,
-        pa_ = cuda.local.array(LA, I32)  # shared position, value (fetched a step ahead)
+        oa = cuda.local.array(LA, I64)  # this thread's elements (or groups) of A's tile:
+        pa_ = cuda.local.array(LA, I32)  # global offset, shared position; values fetched a
+        # step ahead
         ra = cuda.local.array(LA, T)
         ob = cuda.local.array(LB, I64)  # B's likewise (its rows are C's columns)
         pb_ = cuda.local.array(LB, I32)
