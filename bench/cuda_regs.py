@@ -63,8 +63,8 @@ def _kernels():
         A = types.Array(T, 1, "C")
         for tile in ("SHAPE", "LARGE"):
             shape = getattr(MM, tile)
-            if MM.pick(1, 1 << 14, 1 << 14, dt) != shape and shape != MM.SHAPE:
-                continue  # a tile the product never picks for this dtype
+            if shape not in (MM.SHAPE, MM.pick(1, 1 << 14, 1 << 14, dt)):
+                continue  # a tile products never pick for this dtype
             for grouped in (False, True):  # operands staged 4 or 16 bytes at a time
                 out.append((f"gemm {T} {tile} {shape}" + (" 16B" if grouped else ""),
                             MM._gemm(np.dtype(dt), shape, grouped, grouped),

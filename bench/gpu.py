@@ -138,10 +138,14 @@ def main() -> None:
                     help="more GEMM tiles to time, as 'TY,TX,RM,RN,BK;...' (threads per "
                          "block in y and x, outputs per thread in y and x, k step)")
     args = ap.parse_args()
-    extra_tiles = [tuple(int(v) for v in t.split(",")) for t in args.gemm_tiles.split(";")
-                   if t.strip()]
-    if any(len(t) != 5 for t in extra_tiles):
-        ap.error(f"--gemm-tiles: each tile is five integers, got {args.gemm_tiles!r}")
+    try:
+        extra_tiles = [tuple(int(v) for v in t.split(","))
+                       for t in args.gemm_tiles.split(";") if t.strip()]
+    except ValueError:
+        extra_tiles = [()]
+    if any(len(t) != 5 or min(t) < 1 for t in extra_tiles):
+        ap.error(f"--gemm-tiles: each tile is five positive integers, got "
+                 f"{args.gemm_tiles!r}")
     q = args.quick
     torch = _torch()
     J, T = Timer("jitgrad"), Timer("torch")

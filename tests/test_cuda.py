@@ -313,6 +313,9 @@ def test_both_gemm_tiles_read_every_operand_layout(tile, dtype, split, rng, monk
     shape = MM.FORCE
     grouped = MM._vector_fits(shape, MM.vector.width(np.dtype(dtype).itemsize))
     assert ((True, True) in built) == grouped, (shape, built)
+    if not grouped:  # a tile that cannot stage in groups refuses to build such a kernel
+        with pytest.raises(ValueError, match="cannot stage"):
+            gemm(dtype, shape, True, False)
     pad = draw((m + 1, k + 1)).astype(dtype)  # a[1:, 1:]-style views: off the boundary
     ja_off = jitgrad.tensor(pad, device="cuda")[1:, 1:]
     jb_off = jitgrad.tensor(np.pad(b, ((1, 0), (1, 0))), device="cuda")[1:, 1:]

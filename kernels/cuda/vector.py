@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from .runtime import SIM, cuda
 
-_loaders: dict = {}
-_storers: dict = {}
+_made: dict = {}
 
 
 def width(itemsize: int) -> int:
@@ -29,21 +28,23 @@ def width(itemsize: int) -> int:
     return max(1, 16 // itemsize)
 
 
+def _device_function(kind: str, n: int):
+    f = _made.get((kind, n))
+    if f is None:
+        make = {"load": (_sim_loader, _gpu_loader), "store": (_sim_storer, _gpu_storer)}[kind]
+        f = _made[(kind, n)] = make[0](n) if SIM else make[1](n)
+    return f
+
+
 def loader(n: int):
     """The device function load(x, i) -> (x[i], ..., x[i + n - 1]), one n-element access."""
-    f = _loaders.get(n)
-    if f is None:
-        f = _loaders[n] = _sim_loader(n) if SIM else _gpu_loader(n)
-    return f
+    return _device_function("load", n)
 
 
 def storer(n: int):
     """The device function store(x, i, src, j): x[i + c] = src[j + c] for c < n, one
     n-element access."""
-    f = _storers.get(n)
-    if f is None:
-        f = _storers[n] = _sim_storer(n) if SIM else _gpu_storer(n)
-    return f
+    return _device_function("store", n)
 
 
 def _sim_storer(n: int):
