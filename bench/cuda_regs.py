@@ -7,15 +7,22 @@ From those and the block size follows how many blocks fit on one multiprocessor 
 or H200 (65,536 registers, 228 KiB of shared memory, 2,048 threads): a kernel that fits only
 one block of 256 threads keeps 8 warps per multiprocessor, few for hiding latency.
 
-    python -m bench.cuda_regs
+    python -m bench.cuda_regs          # each kernel as jitgrad compiles it
+    python -m bench.cuda_regs --caps   # each GEMM variant under register caps 168 ... 56
+
+A GEMM variant that jitgrad compiles with a register cap (``matmul.CAPS``, passed to
+numba-cuda as ``max_registers``) is assembled with that cap, and ptxas's own choice is shown
+beside it. ``--caps`` is how the caps were chosen: for each cap, the registers used, blocks
+per multiprocessor, bytes spilled and instructions per step of k.
 
 Where ``nvdisasm`` is found ($NVDISASM, PATH, or the ``nvidia-cuda-nvdisasm`` wheel, which
 the test extra installs), each kernel's machine code (SASS) is read too, and the loops that
 hold its multiply-adds are reported: instructions per pass, how many are FMAs, and the
 shared-memory loads by width. For the GEMM the innermost loop is the k steps' outer
 products and the next one out the whole k step, staging included, so the report says how
-much of the hot path is arithmetic. Each GEMM tile is listed twice: with its operands
-staged an element at a time, and (``16B``) 16 bytes at a time, as aligned operands are.
+much of the hot path is arithmetic. Each GEMM tile is listed four times: with its operands
+staged an element at a time, 16 bytes at a time (``16B``, as aligned operands are), or one
+operand each way (``A16B``, ``B16B``).
 
 Static figures: they say what the compiler made, not how fast it runs.
 """
@@ -47,8 +54,14 @@ def _target():
     runtime._props.update(block=256, max_blocks=132 * 32, warp=32, sms=132)
 
 
+_VARIANTS = {(False, False): "", (True, True): " 16B", (True, False): " A16B",
+             (False, True): " B16B"}
+
+
 def _kernels():
-    """(name, kernel, argument types, threads per block) of the kernels worth watching."""
+    """(name, kernel, argument types, threads per block, register cap) of the kernels worth
+    watching: each GEMM tile pick() can choose, in its four staging variants (operands
+    staged an element at a time, or 16 bytes at a time: both, A only, B only)."""
     import numba
     import numpy as np
     from numba import types
@@ -65,19 +78,23 @@ def _kernels():
             shape = getattr(MM, tile)
             if shape not in (MM.SHAPE, MM.pick(1, 1 << 14, 1 << 14, dt)):
                 continue  # a tile products never pick for this dtype
-            for grouped in (False, True):  # operands staged 4 or 16 bytes at a time
-                out.append((f"gemm {T} {tile} {shape}" + (" 16B" if grouped else ""),
-                            MM._gemm(np.dtype(dt), shape, grouped, grouped),
+            for (va, vb), suffix in _VARIANTS.items():
+                k = MM._gemm(np.dtype(dt), shape, va, vb)
+                # the cap the kernel object itself carries, as numba-cuda links it
+                cap = k.targetoptions.get("max_registers")
+                assert cap == MM.regcap(dt, shape, va, vb), (shape, va, vb, cap)
+                out.append((f"gemm {T} {tile} {shape}{suffix}", k,
                             (A, I64, I64, I64, I64, A, I64, I64, I64, I64, A, A, I64, I64,
-                             I64, I64, I64, I64, I64, I64, I64), shape[0] * shape[1]))
+                             I64, I64, I64, I64, I64, I64, I64), shape[0] * shape[1], cap))
     F32 = types.Array(numba.float32, 1, "C")
     flat = E.kernels(1, "tanh", np.dtype(np.float32))[0]
-    out.append(("unary tanh float32 flat", flat, (F32, F32), 256))
+    out.append(("unary tanh float32 flat", flat, (F32, F32), 256, None))
     flat = E.kernels(2, "mul", np.dtype(np.float32))[0]
-    out.append(("binary mul float32 flat", flat, (F32, F32, F32, I64, I64), 256))
+    out.append(("binary mul float32 flat", flat, (F32, F32, F32, I64, I64), 256, None))
     rows, cols = R._sum_kernels(numba.float64)
-    out.append(("sum rows float32", rows, (F32, F32, I64, I64, I64, numba.float64), 256))
-    out.append(("sum cols float32", cols, (F32, F32, I64, I64, I64, I64, numba.float64), 256))
+    out.append(("sum rows float32", rows, (F32, F32, I64, I64, I64, numba.float64), 256, None))
+    out.append(("sum cols float32", cols, (F32, F32, I64, I64, I64, I64, numba.float64), 256,
+                None))
     return out
 
 
@@ -127,37 +144,90 @@ def _nvdisasm() -> str | None:
     return None
 
 
-def main() -> None:
+def _assemble(ptxas: str, ptx_path: str, cubin: str, cap) -> tuple:
+    """ptxas -v on a PTX file: (registers, 'spill stores/loads' in bytes, shared bytes)."""
+    cmd = [ptxas, "-arch=sm_90", "-v", ptx_path, "-o", cubin]
+    if cap:
+        cmd.append(f"-maxrregcount={cap}")
+    rep = subprocess.run(cmd, capture_output=True, text=True).stderr
+    regs = int(re.search(r"Used (\d+) registers", rep).group(1))
+    st, ld = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", rep).groups()
+    m = re.search(r"(\d+) bytes smem", rep)
+    return regs, f"{st}/{ld}", int(m.group(1)) if m else 0
+
+
+def _blocks(regs: int, smem: int, threads: int) -> int:
+    """Blocks per multiprocessor (registers are allocated 8 per thread at a time)."""
+    regs = -(-regs // 8) * 8
+    return min(REGS_PER_SM // (regs * threads), THREADS_PER_SM // threads,
+               SMEM_PER_SM // smem if smem else THREADS_PER_SM // threads)
+
+
+def _per_step(name: str, loops: list) -> int | None:
+    """Instructions one BK-deep step of k executes, estimated from the GEMM's loops."""
+    _, _, rm, rn, bk = ast.literal_eval(name[name.index("("):name.index(")") + 1])
+    if len(loops) < 2:
+        return None
+    (n0, f0, _), (n1, _, _) = loops[:2]
+    return bk * rm * rn // f0 * n0 + n1 - n0
+
+
+def _sass(nvdisasm: str, cubin: str) -> str:
+    return subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True).stdout
+
+
+SWEEP = (None, 168, 160, 152, 144, 136, 128, 120, 112, 104, 96, 88, 80, 72, 64, 56)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--caps", action="store_true",
+                    help="sweep register caps over each GEMM variant: registers, blocks per "
+                         "multiprocessor, spilled bytes and instructions per step of k")
+    args = ap.parse_args(argv)
     ptxas = shutil.which("ptxas")
     if ptxas is None:
         sys.exit("bench.cuda_regs needs ptxas (pip install nvidia-cuda-nvcc)")
     nvdisasm = _nvdisasm()
+    if args.caps and nvdisasm is None:
+        sys.exit("bench.cuda_regs --caps needs nvdisasm (pip install nvidia-cuda-nvdisasm)")
     _target()
     from numba import cuda
 
-    print(f"{'kernel':44s} {'regs':>5s} {'spill st/ld':>12s} {'smem':>6s} {'threads':>7s} "
-          f"{'blocks/SM':>9s}")
+    if not args.caps:
+        print(f"{'kernel':44s} {'regs':>5s} {'spill st/ld':>12s} {'smem':>6s} "
+              f"{'threads':>7s} {'blocks/SM':>9s} {'cap':>4s} {'uncapped':>9s}")
     hot = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, kernel, sig, threads in _kernels():
+        src, cubin = f"{tmp}/k.ptx", f"{tmp}/k.cubin"
+        for name, kernel, sig, threads, cap in _kernels():
+            if args.caps and not name.startswith("gemm"):
+                continue
             ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
-            src = f"{tmp}/k.ptx"
             with open(src, "w") as f:
                 f.write(ptx)
-            rep = subprocess.run([ptxas, "-arch=sm_90", "-v", src, "-o", f"{tmp}/k.cubin"],
-                                 capture_output=True, text=True).stderr
-            regs = int(re.search(r"Used (\d+) registers", rep).group(1))
-            st, ld = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads",
-                               rep).groups()
-            m = re.search(r"(\d+) bytes smem", rep)
-            smem = int(m.group(1)) if m else 0
-            fit = min(REGS_PER_SM // (regs * threads), THREADS_PER_SM // threads,
-                      SMEM_PER_SM // smem if smem else THREADS_PER_SM // threads)
-            print(f"{name:44s} {regs:5d} {st + '/' + ld:>12s} {smem:6d} {threads:7d} {fit:9d}")
+            if args.caps:
+                cells = []
+                for c in SWEEP:
+                    regs, spill, smem = _assemble(ptxas, src, cubin, c)
+                    step = _per_step(name, _loops(_sass(nvdisasm, cubin)))
+                    cells.append(f"{c or '-'}:{regs}r {_blocks(regs, smem, threads)}b "
+                                 f"{spill.split('/')[0]}B {step}")
+                print(f"{name}{' (cap ' + str(cap) + ')' if cap else ''}\n  "
+                      + " | ".join(cells), flush=True)
+                continue
+            free = ""
+            if cap:  # what ptxas does left to itself, for comparison
+                r0, _, s0 = _assemble(ptxas, src, cubin, None)
+                free = f"{r0}r/{_blocks(r0, s0, threads)}b"
+            regs, spill, smem = _assemble(ptxas, src, cubin, cap)
+            print(f"{name:44s} {regs:5d} {spill:>12s} {smem:6d} {threads:7d} "
+                  f"{_blocks(regs, smem, threads):9d} {cap or '-':>4} {free or '-':>9s}",
+                  flush=True)
             if nvdisasm and name.startswith("gemm"):
-                sass = subprocess.run([nvdisasm, "-c", f"{tmp}/k.cubin"], capture_output=True,
-                                      text=True).stdout
-                hot.append((name, _loops(sass)))
+                hot.append((name, _loops(_sass(nvdisasm, cubin))))
     if hot:
         print("\nGEMM loops holding FMAs (static instructions per pass, innermost first), and "
               "an estimate of what one\nBK-deep step of k executes: the inner loop's passes "
@@ -169,11 +239,11 @@ def main() -> None:
                      for n, f, lds in loops]
             print(f"  {name}: " + " | ".join(parts))
             _, _, rm, rn, bk = ast.literal_eval(name[name.index("("):name.index(")") + 1])
-            if len(loops) >= 2:
-                (n0, f0, _), (n1, _, _) = loops[:2]
-                per_step = bk * rm * rn // f0 * n0 + n1 - n0
+            per_step = _per_step(name, loops)
+            if per_step:
                 print(f"    one step of k: about {per_step} instructions for {bk * rm * rn} "
                       f"FMAs ({bk * rm * rn / per_step:.0%})")
+
 
 if __name__ == "__main__":
     main()

@@ -135,17 +135,19 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny sizes (checks the script)")
     ap.add_argument("--profile", metavar="FILE", help="write a cProfile of 20 MLP steps here")
     ap.add_argument("--gemm-tiles", default="", metavar="TILES",
-                    help="more GEMM tiles to time, as 'TY,TX,RM,RN,BK;...' (threads per "
-                         "block in y and x, outputs per thread in y and x, k step)")
+                    help="more GEMM tiles to time, as 'TY,TX,RM,RN,BK[,REGS];...' (threads "
+                         "per block in y and x, outputs per thread in y and x, k step; "
+                         "optionally a register cap per thread, 0 for none)")
     args = ap.parse_args()
     try:
         extra_tiles = [tuple(int(v) for v in t.split(","))
                        for t in args.gemm_tiles.split(";") if t.strip()]
     except ValueError:
         extra_tiles = [()]
-    if any(len(t) != 5 or min(t) < 1 for t in extra_tiles):
-        ap.error(f"--gemm-tiles: each tile is five positive integers, got "
-                 f"{args.gemm_tiles!r}")
+    if any(len(t) not in (5, 6) or min(t[:5]) < 1 or min(t) < 0 for t in extra_tiles):
+        ap.error(f"--gemm-tiles: each tile is five positive integers and an optional "
+                 f"register cap, got {args.gemm_tiles!r}")
+    extra_tiles = [(t[:5], t[5] if len(t) == 6 else None) for t in extra_tiles]
     q = args.quick
     torch = _torch()
     J, T = Timer("jitgrad"), Timer("torch")
@@ -280,9 +282,13 @@ def main() -> None:
 
         MM = importlib.import_module("jitgrad.kernels.cuda.matmul")
         picked = MM.pick(1, m, m)
+
+        def regs(shape, cap=None):  # the register cap of the variant aligned operands take
+            cap = MM.regcap(np.float32, shape, True, True) if cap is None else cap
+            return f", registers capped at {cap}" if cap else ", registers uncapped"
         row(f"GEMM {m} float32 (TFLOP/s)", fl / jg / 1e12, fl / tg / 1e12 if tg else None,
             "TFLOP/s", (f"jitgrad at {tg / jg:.0%} of torch; " if tg else "")
-            + f"tile {picked}; first call {jgf:.2f} s")
+            + f"tile {picked}{regs(picked)}; first call {jgf:.2f} s")
         ha, hb = a.cpu().numpy()[:64].astype(np.float64), b.cpu().numpy().astype(np.float64)
         want = ha @ hb
 
@@ -291,17 +297,21 @@ def main() -> None:
             rows[-1]["note"] += f"; max |error| in 64 rows {err:.1e}"
             print(f"{'':34} max |error| of 64 rows against float64: {err:.1e}", flush=True)
         error()
-        for other in (MM.SHAPE, MM.LARGE, *extra_tiles):  # other tiles, for comparison
-            if other == picked:
+        # other tiles, for comparison: each tile with its register cap and, where it has
+        # one, without (what the cap gains), then those asked for
+        others = [(t, c) for t in (MM.SHAPE, MM.LARGE)
+                  for c in ((None, 0) if MM.regcap(np.float32, t, True, True) else (None,))]
+        for other, cap in others + extra_tiles:
+            if (other, cap) == (picked, None):
                 continue
-            MM.FORCE = other
+            MM.FORCE, MM.REGS = other, cap
             try:
                 jo_, jof = J(lambda: a @ b, 1 if q else 5, rounds)
                 row(f"GEMM {m} float32, other tile", fl / jo_ / 1e12, None, "TFLOP/s",
-                    f"tile {other}; first call {jof:.2f} s")
+                    f"tile {other}{regs(other, cap)}; first call {jof:.2f} s")
                 error()
             finally:
-                MM.FORCE = None
+                MM.FORCE = MM.REGS = None
         a = b = ta = tb = None
 
     # ---- (x*y + x).tanh().sum() forward + backward

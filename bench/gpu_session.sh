@@ -5,7 +5,8 @@
 #
 # GPU_SESSION_LIMIT (seconds, default 450) bounds the whole script; keep timeout_s above it.
 # GPU_BENCH_ARGS passes options to bench/gpu.py, e.g. more GEMM tiles to time beside the two
-# that products pick: GPU_BENCH_ARGS="--gemm-tiles 16,16,8,4,8;16,16,8,8,4".
+# that products pick (a sixth number caps registers per thread, 0 for no cap):
+# GPU_BENCH_ARGS="--gemm-tiles 16,16,8,4,8;16,16,8,8,4;16,16,8,8,8,128".
 # The GPU image (Python 3.12, numba-cuda, torch CUDA) has pytest, hypothesis and pytest-xdist
 # but no package registry. Where one of them is missing, carry wheels in the ignored folder
 # .gpu-wheels (carry=[".gpu-wheels"]), made here with:

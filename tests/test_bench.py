@@ -432,18 +432,24 @@ def test_cuda_register_report_compiles_the_main_kernels_without_spills():
     assert r.returncode == 0, r.stderr
     table, _, loops = r.stdout.partition("\n\n")
     rows = [line.split() for line in table.splitlines()[1:] if line.strip()]
-    # three tiles the products pick (float32 small and large, float64), each with operands
-    # staged 4 (8) or 16 bytes at a time, and four other kernels
-    assert sum(row[0] == "gemm" for row in rows) == 6 and len(rows) == 10, r.stdout
+    # three tiles the products pick (float32 small and large, float64), each in four staging
+    # variants (operands 4 (8) or 16 bytes at a time), and four other kernels
+    assert sum(row[0] == "gemm" for row in rows) == 12 and len(rows) == 16, r.stdout
+    capped = 0
     for row in rows:
-        assert row[-4] == "0/0" and int(row[-1]) >= 1, row
+        assert row[-6] == "0/0" and int(row[-3]) >= 1, row
+        if row[-2] != "-":  # a register cap: no spill, and more blocks per multiprocessor
+            capped += 1     # than ptxas's own choice of registers gives
+            assert int(row[-7]) <= int(row[-2]), row
+            assert int(row[-3]) > int(row[-1].split("r/")[1].rstrip("b")), row
+    assert capped >= 3, r.stdout  # (the 128x128 float32 tile, the 64x64 one, float64)
     from bench.cuda_regs import _nvdisasm
 
     if _nvdisasm() is None:
         return
     inner = [line.split(": ", 1)[1].split(" | ")[0] for line in loops.splitlines()
              if line.startswith("  gemm")]
-    assert len(inner) == 6, r.stdout
+    assert len(inner) == 12, r.stdout
     for text in inner:
         n, fma = (int(w) for w in re.match(r"(\d+) instr, (\d+) FMA", text).groups())
         assert fma / n >= 0.7 and "LDS.128" in text and "LDS " not in text + " ", text

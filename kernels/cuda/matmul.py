@@ -33,6 +33,32 @@ _kernels: dict = {}
 ALIGN = None if SIM else 16  # shared tiles on 16 bytes, for 16-byte loads (the simulator
 # takes no alignment)
 FORCE = None  # a tile shape every product uses (the benchmark compares the two)
+REGS = None  # a register cap every kernel made from now on takes instead of CAPS' (0: none)
+
+# Registers per thread the GEMM may use (numba-cuda's max_registers, ptxas's maxrregcount),
+# by (dtype, tile, A staged 16 bytes at a time, B likewise). Left to itself ptxas gives these
+# variants a few registers too many for one more block of 256 threads per multiprocessor
+# (65,536 registers: 2 blocks need 128 or fewer, 3 need 80, 4 need 64); capped, the same
+# instructions per step of k (within 3%) stay in registers, none spilled, and the
+# multiprocessor holds twice the warps (128x128: 1 block -> 2; float64 1 -> 2; 64x64: 3 -> 4,
+# mixed staging 1 -> 2). The caps are ptxas's own odd optimum, not round numbers (for the
+# 128x128 tile 120 keeps everything in registers where 128 spills), so `python -m
+# bench.cuda_regs --caps` sweeps them and tests/test_bench.py holds each to its promise.
+CAPS = {} if SIM else {
+    (np.dtype(np.float32), LARGE, True, True): 120,
+    (np.dtype(np.float32), SHAPE, True, True): 64,
+    (np.dtype(np.float32), SHAPE, False, True): 120,
+    (np.dtype(np.float64), SHAPE, False, False): 128,
+    (np.dtype(np.float64), SHAPE, False, True): 128,
+    (np.dtype(np.float64), SHAPE, True, False): 128,
+}
+
+
+def regcap(dtype, shape: tuple, va: bool, vb: bool) -> int | None:
+    """The register cap a GEMM variant is compiled with (None: ptxas's own choice)."""
+    if REGS is not None:
+        return REGS or None
+    return CAPS.get((np.dtype(dtype), shape, va, vb))
 SPLIT = None  # how many k chunks every product splits into (tests of the split-K pass)
 
 
@@ -170,7 +196,8 @@ def _gemm(dtype, shape: tuple = SHAPE, va: bool = False, vb: bool = False):
     """The GEMM kernel for a dtype and tile; va (vb): A's (B's) tile is staged 16 bytes at a
     time (the host has checked the operand's alignment, see `_vector_ok`)."""
     dt = np.dtype(dtype)
-    key = (dt, shape, va, vb)
+    cap = regcap(dt, shape, va, vb)
+    key = (dt, shape, va, vb, cap)
     k = _kernels.get(key)
     if k is not None:
         return k
@@ -220,7 +247,7 @@ def _gemm(dtype, shape: tuple = SHAPE, va: bool = False, vb: bool = False):
         steps = _twice(steps, UN * BM, UN * BN)
         UN *= 2
 
-    @cuda.jit
+    @cuda.jit(**({} if cap is None or SIM else {"max_registers": cap}))
     def gemm(A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn, C, D, d0, sdm, sdn, bias, M, N, K,
              nbatch, kc):
         """C[s, z, i, j] = sum over k in the s-th chunk of kc of A[z, i, k] * B[z, k, j]
@@ -357,7 +384,7 @@ def _plan(nb: int, M: int, N: int, K: int, dtype) -> list:
     """[tile, group width (0: the tile cannot stage in groups), grid, block, k chunk, chunk
     count, its kernels by vector flags] for a product, worked out once per problem size (a
     training loop repeats a few)."""
-    key = (nb, M, N, K, dtype, FORCE, SPLIT)
+    key = (nb, M, N, K, dtype, FORCE, SPLIT, REGS)
     p = _plans.get(key)
     if p is None:
         shape = FORCE or pick(nb, M, N, dtype)
