@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from . import _methods
 from ._creation import (Generator, arange, as_tensor, empty, empty_like, eye, from_numpy,
-                        full, full_like, initial_seed, linspace, manual_seed, ones, ones_like,
-                        rand, rand_like, randint, randint_like, randn, randn_like, randperm,
-                        seed, tensor, zeros, zeros_like)
+                        full, full_like, get_rng_state, initial_seed, linspace, manual_seed,
+                        ones, ones_like, rand, rand_like, randint, randint_like, randn,
+                        randn_like, randperm, seed, set_rng_state, tensor, zeros, zeros_like)
 from ._device import device
 from ._dtype import (bool_ as bool, dtype, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
@@ -30,7 +30,9 @@ from ._extras import *  # noqa: F401,F403
 from ._reductions import *  # noqa: F401,F403
 from ._shape_ops import *  # noqa: F401,F403
 from . import nn  # noqa: E402
-from . import cuda, optim, utils  # noqa: E402  (cuda: lazy, loads numba-cuda on first use)
+from . import backends, cuda, optim, utils  # noqa: E402  (cuda: lazy, loads numba-cuda on
+# first use; backends never loads it)
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                        set_grad_enabled)

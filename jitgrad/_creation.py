@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _dtype
 from . import _random
-from ._device import move, to_device
+from ._device import host as _host, move, to_device
 from .tensor import Tensor
 
 _wrap = Tensor._wrap
@@ -307,6 +307,18 @@ manual_seed = _random.manual_seed
 seed = _random.seed
 initial_seed = _random.initial_seed
 Generator = _random.Generator
+
+
+def get_rng_state() -> Tensor:
+    """The default generator's state, as torch's uint8 tensor of 5056 bytes."""
+    return Tensor._wrap(_random.get_rng_state())
+
+
+def set_rng_state(new_state) -> None:
+    """Restore a state from ``get_rng_state`` (a uint8 tensor, array or bytes)."""
+    if isinstance(new_state, Tensor):
+        new_state = _host(new_state._data)
+    _random.set_rng_state(new_state)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False,

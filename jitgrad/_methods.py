@@ -126,8 +126,10 @@ METHODS = {
     "int": lambda x: O.to_dtype(x, _dtype.int32),
     "bool": lambda x: O.to_dtype(x, _dtype.bool_),
     "type_as": lambda x, o: O.to_dtype(x, o.dtype),
-    "cpu": lambda x: O.to_device(x, CPU),
-    "cuda": lambda x, device=None: to(x, "cuda" if device is None else device),
+    "cpu": lambda x, memory_format=None: O.to_device(x, CPU),
+    "cuda": lambda x, device=None, non_blocking=False, memory_format=None: to(
+        x, "cuda" if device is None else device),
+    "pin_memory": O.pin_memory, "is_pinned": O.is_pinned,
 }
 
 PROPERTIES = {"T": V.T, "mT": V.mT}

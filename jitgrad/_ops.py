@@ -887,6 +887,30 @@ def clone(x: Tensor):
     return record(D.CLONE, out, (x,))
 
 
+def pin_memory(x: Tensor, device=None):
+    """x copied into page-locked host memory, which the GPU driver copies to and from the
+    device directly (x itself when it is already there); differentiable like clone. Each
+    call allocates page-locked memory afresh, which is slow: pin buffers that are reused."""
+    if x._data.__class__ is not np.ndarray:
+        raise RuntimeError(f"cannot pin a CUDA tensor ({x.dtype}): only dense CPU tensors can "
+                           "be pinned")
+    from . import cuda
+
+    R = cuda._backend().runtime  # raises when there is no GPU to pin memory for
+    if R.is_pinned(x._data):
+        return x
+    return record(D.CLONE, _wrap(R.pinned_copy(x._data)), (x,))
+
+
+def is_pinned(x: Tensor, device=None) -> bool:
+    """Whether x lives in page-locked host memory (see pin_memory)."""
+    if x._data.__class__ is not np.ndarray:
+        return False
+    from . import cuda
+
+    return cuda.is_initialized() and cuda._backend().runtime.is_pinned(x._data)
+
+
 def contiguous(x: Tensor):
     if x._data.flags.c_contiguous:
         return x

@@ -46,6 +46,9 @@ def test_import_never_loads_the_gpu_stack():
         import jitgrad
         x = jitgrad.randn(3, requires_grad=True)
         (x * x).sum().backward()
+        jitgrad.backends.cudnn.benchmark = True  # torch's switches never load the GPU stack
+        jitgrad.backends.cuda.is_built(), jitgrad.cuda.is_initialized(), x.is_pinned()
+        jitgrad.set_float32_matmul_precision("high")
         print(sorted(m for m in sys.modules if m.startswith(("numba.cuda", "numba_cuda",
                                                              "jitgrad.kernels.cuda"))))
     """)
@@ -78,13 +81,21 @@ def test_one_clear_error_without_a_gpu():
         pytest.skip("this machine has a GPU")
     r = _run("""
         import jitgrad
-        try:
-            jitgrad.randn(2, device="cuda")
-        except RuntimeError as e:
-            print(e)
+        for make in (lambda: jitgrad.randn(2, device="cuda"),
+                     lambda: jitgrad.cuda.Event(enable_timing=True).record(),
+                     lambda: jitgrad.cuda.Stream(), jitgrad.cuda.get_device_properties,
+                     jitgrad.cuda.mem_get_info, lambda: jitgrad.ones(2).pin_memory()):
+            try:
+                make()
+            except RuntimeError as e:
+                print(e)
+        print(jitgrad.cuda.is_initialized(), jitgrad.ones(2).is_pinned())
     """, sim=False)
     assert r.returncode == 0, r.stderr
-    assert "no CUDA GPU or driver was found" in r.stdout
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 7 and all("no CUDA GPU or driver was found" in s
+                                   for s in lines[:6]), lines
+    assert lines[6] == "False False"
 
 
 @pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda not installed")
@@ -193,6 +204,208 @@ def test_host_access_is_explicit():
     assert jitgrad.zeros_like(x).is_cuda and jitgrad.ones_like(x, device="cpu").device.type == "cpu"
     with pytest.raises(RuntimeError, match="invalid device ordinal"):
         jitgrad.zeros(2, device="cuda:1")
+
+
+# --------------------------------------------------------------------------- torch.cuda's API
+
+def test_backend_switches_read_and_set_as_in_torch(recwarn):
+    B = jitgrad.backends
+    before = jitgrad.get_float32_matmul_precision()
+    try:
+        assert (B.cudnn.enabled, B.cudnn.benchmark, B.cudnn.deterministic,
+                B.cudnn.allow_tf32) == (True, False, False, True)
+        assert B.cudnn.is_available() is False and B.cudnn.version() is None
+        assert B.mps.is_available() is False and B.mps.is_built() is False
+        assert B.cuda.is_built() == HAS_NUMBA_CUDA
+        jitgrad.set_float32_matmul_precision("highest")
+        assert B.cuda.matmul.allow_tf32 is False
+        # one setting under two names, as in torch
+        jitgrad.set_float32_matmul_precision("medium")
+        assert B.cuda.matmul.allow_tf32 is True
+        B.cuda.matmul.allow_tf32 = False
+        assert jitgrad.get_float32_matmul_precision() == "highest"
+        B.cuda.matmul.allow_tf32 = True
+        assert jitgrad.get_float32_matmul_precision() == "high"
+        with pytest.warns(UserWarning, match="is not one of 'highest', 'high', or 'medium'"):
+            jitgrad.set_float32_matmul_precision("fastest")
+        assert jitgrad.get_float32_matmul_precision() == "high"  # unchanged
+        # no switch changes what a float32 product computes
+        a = jitgrad.tensor(np.full((2, 3), 1 + 2.0 ** -20, np.float32))
+        assert (a @ a.t()).tolist()[0][0] == np.float32(3 * (1 + 2.0 ** -20) ** 2)
+    finally:
+        jitgrad.set_float32_matmul_precision(before)
+
+
+def test_backend_switches_default_to_torchs():
+    torch = pytest.importorskip("torch")
+    for name in ("enabled", "benchmark", "deterministic", "allow_tf32"):
+        assert getattr(jitgrad.backends.cudnn, name) == getattr(torch.backends.cudnn, name)
+    assert jitgrad.get_float32_matmul_precision() == torch.get_float32_matmul_precision()
+    assert (jitgrad.backends.cuda.matmul.allow_tf32 ==
+            torch.backends.cuda.matmul.allow_tf32)
+
+
+def test_cuda_seeding_seeds_what_cuda_tensors_draw():
+    # random CUDA tensors come from jitgrad's one generator: seeding it through
+    # jitgrad.cuda must make them repeat (it did nothing once)
+    state = jitgrad.get_rng_state()
+    try:
+        jitgrad.cuda.manual_seed(5)
+        assert jitgrad.cuda.initial_seed() == 5
+        a = jitgrad.randn(6).tolist()
+        jitgrad.cuda.manual_seed_all(5)
+        assert jitgrad.randn(6).tolist() == a
+        jitgrad.cuda.manual_seed(6)
+        assert jitgrad.randn(6).tolist() != a
+        st = jitgrad.cuda.get_rng_state()
+        b = jitgrad.rand(4).tolist()
+        jitgrad.cuda.set_rng_state(st)
+        assert jitgrad.rand(4).tolist() == b
+        jitgrad.cuda.seed()
+        assert jitgrad.cuda.initial_seed() != 6
+        if jitgrad.cuda.is_available():
+            jitgrad.cuda.manual_seed(5)
+            assert jitgrad.randn(6, device="cuda").tolist() == a
+    finally:
+        jitgrad.set_rng_state(state)
+
+
+@pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda not installed")
+def test_the_driver_api_the_device_functions_use_exists():
+    # get_device_properties, Event and pin_memory call numba-cuda's real driver API, which
+    # only a GPU runs: check here that each name they use exists in the installed stack
+    r = _run("""
+        from numba import cuda
+        from numba.cuda.cudadrv import driver
+        from jitgrad.kernels.cuda import runtime
+        names = ["CU_DEVICE_ATTRIBUTE_" + a for a in runtime.DEVICE_ATTRIBUTES.values()]
+        missing = [n for n in names if not hasattr(driver.binding.CUdevice_attribute, n)]
+        missing += [f for f in ("event", "event_elapsed_time", "pinned_array",
+                                "current_context", "get_current_device")
+                    if not hasattr(cuda, f)]
+        missing += [m for m in ("record", "query", "synchronize")
+                    if not hasattr(driver.Event, m)]
+        missing += [m for m in ("get_memory_info", "create_event")
+                    if not hasattr(driver.Context, m)]
+        missing += [m for m in ("compute_capability", "name")
+                    if not (hasattr(driver.Device, m) or m in driver.Device.__init__.__code__.co_names)]
+        print(missing)
+    """, sim=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
+
+
+@needs_cuda
+def test_device_properties_capability_and_memory_info():
+    C = jitgrad.cuda
+    assert C.is_initialized()
+    C.init()
+    p = C.get_device_properties()
+    assert p.name == C.get_device_name() and f"name='{p.name}'" in repr(p)
+    assert (p.major, p.minor) == C.get_device_capability() == C.get_device_capability(0)
+    assert p.multi_processor_count >= 1 and p.warp_size == 32 and p.total_memory > 0
+    assert p.max_threads_per_multi_processor >= 1024
+    free, total = C.mem_get_info()
+    assert total == p.total_memory and 0 <= free <= total
+    assert C.get_device_properties("cuda:0").name == p.name
+    assert C.get_device_properties(jitgrad.device("cuda", 0)).major == p.major
+    with pytest.raises(ValueError, match="Expected a cuda device, but got: cpu"):
+        C.get_device_properties("cpu")
+    for bad in (1, "cuda:1"):
+        with pytest.raises(RuntimeError, match="invalid device ordinal"):
+            C.get_device_properties(bad)
+        with pytest.raises(RuntimeError, match="invalid device ordinal"):
+            C.set_device(bad)
+    C.set_device(0)
+    with C.device(0):
+        assert jitgrad.ones(2, device="cuda").device == jitgrad.device("cuda:0")
+    with C.device(None):  # torch's no-op form
+        pass
+
+
+@needs_cuda
+def test_events_time_the_gpu_queue():
+    C = jitgrad.cuda
+    start, end = C.Event(enable_timing=True), C.Event(enable_timing=True)
+    assert start.query() and "uninitialized" in repr(start)  # nothing recorded: done
+    with pytest.raises(RuntimeError, match="must be recorded"):
+        start.elapsed_time(end)
+    x = jitgrad.randn(32, 32, device="cuda")
+    start.record()
+    y = (x @ x).tanh().sum()
+    end.record()
+    end.synchronize()
+    assert end.query()
+    ms = start.elapsed_time(end)
+    assert np.isfinite(ms) and ms >= 0
+    assert start.elapsed_time(end) == ms  # both events stay where they were recorded
+    assert np.isfinite(y.item())
+    plain = C.Event()
+    plain.record()
+    plain.synchronize()
+    with pytest.raises(RuntimeError, match="enable_timing=True"):
+        start.elapsed_time(plain)
+    with pytest.raises(NotImplementedError, match="interprocess"):
+        C.Event(interprocess=True)
+
+
+@needs_cuda
+def test_streams_stand_for_the_one_queue_jitgrad_runs(rng):
+    C = jitgrad.cuda
+    xs = rng.standard_normal((3, 4)).astype(np.float32)
+    x = jitgrad.tensor(xs, device="cuda")
+    s = C.Stream()
+    assert s == C.current_stream() == C.default_stream() and "cuda:0" in repr(s)
+    with C.stream(s) as got:
+        assert got is s
+        y = x * 2
+    s.wait_stream(C.current_stream())
+    C.current_stream().wait_event(s.record_event())
+    s.synchronize()
+    assert s.query()
+    ev = C.Event()
+    assert s.record_event(ev) is ev and ev.query()
+    ev.wait(s)
+    assert_allclose(y.cpu().numpy(), xs * 2)
+    with C.stream(None):
+        pass
+    with pytest.raises(TypeError, match="Stream"):
+        C.stream(0)
+
+
+@needs_cuda
+def test_pinned_memory_copies_and_flows_gradients(rng):
+    xs = rng.standard_normal((3, 4))
+    x = jitgrad.tensor(xs, requires_grad=True)
+    p = x.pin_memory()
+    assert p.is_pinned() and not x.is_pinned() and p.device.type == "cpu"
+    assert p.pin_memory() is p and p[1:].is_pinned()  # a view of pinned memory is pinned
+    assert_allclose(p.detach().numpy(), xs)
+    g = p.cuda(non_blocking=True)
+    assert g.is_cuda and g.cpu(memory_format=None).tolist() == xs.tolist()
+    (p * 3).sum().backward()  # pin_memory passes the gradient through, like clone
+    assert_allclose(x.grad.numpy(), np.full((3, 4), 3.0))
+    with pytest.raises(RuntimeError, match="only dense CPU tensors can be pinned"):
+        g.pin_memory()
+    assert not g.is_pinned()
+
+
+@needs_cuda
+def test_memory_statistics():
+    C = jitgrad.cuda
+    C.reset_peak_memory_stats()
+    assert C.max_memory_reserved() == C.memory_reserved()
+    x = jitgrad.ones(1 << 14, device="cuda")
+    st = C.memory_stats()
+    assert st["allocated_bytes.all.current"] == C.memory_allocated() >= x.numel() * 4
+    assert st["reserved_bytes.all.peak"] == C.max_memory_reserved() >= C.memory_reserved()
+    assert st["allocated_bytes.all.peak"] == C.max_memory_allocated()
+    assert st["num_device_alloc"] >= 1
+    del x
+    C.empty_cache()
+    assert C.max_memory_reserved() >= C.memory_reserved()
+    C.reset_peak_memory_stats()
+    assert C.max_memory_reserved() == C.memory_reserved()
 
 
 @needs_cuda

@@ -38,6 +38,11 @@ def test_built_wheel_contains_and_imports_kernels(tmp_path):
     for mod in ("elementwise", "reduce", "matmul", "index", "scalar", "cpu", "__init__"):
         assert f"jitgrad/kernels/{mod}.py" in names, names
     assert not any(n.startswith("kernels/") for n in names)
+    # every package of the source tree is in the wheel (the package list is written out)
+    for init in sorted(ROOT.glob("jitgrad/**/__init__.py")):
+        assert init.relative_to(ROOT).as_posix() in names, init
+    for init in sorted(ROOT.glob("kernels/**/__init__.py")):
+        assert "jitgrad/" + init.relative_to(ROOT).as_posix() in names, init
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True)

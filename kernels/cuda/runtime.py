@@ -10,6 +10,9 @@ kernel and the whole device plumbing run unchanged, slowly (tiny shapes only).
 from __future__ import annotations
 
 import math
+import os
+import time
+import weakref
 
 import numpy as np
 
@@ -40,6 +43,99 @@ def device_count() -> int:
 def synchronize() -> None:
     if not SIM:
         cuda.synchronize()
+
+
+# --------------------------------------------------------------------------- the device itself
+
+def _host_memory() -> tuple:
+    """(free, total) bytes of host memory: the simulator's device memory is the host's."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page
+
+
+def memory_info() -> tuple:
+    """(free, total) bytes of device memory, as the driver counts them."""
+    if SIM:
+        return _host_memory()
+    free, total = cuda.current_context().get_memory_info()
+    return int(free), int(total)
+
+
+# get_device_properties' fields read from the driver's device attributes (CU_DEVICE_ATTRIBUTE_*)
+DEVICE_ATTRIBUTES = {"multi_processor_count": "MULTIPROCESSOR_COUNT",
+                     "max_threads_per_multi_processor": "MAX_THREADS_PER_MULTIPROCESSOR",
+                     "warp_size": "WARP_SIZE",
+                     "regs_per_multiprocessor": "MAX_REGISTERS_PER_MULTIPROCESSOR",
+                     "L2_cache_size": "L2_CACHE_SIZE"}
+
+
+def properties() -> dict:
+    """The device's name, compute capability and sizes (jitgrad.cuda.get_device_properties)."""
+    if SIM:
+        return dict(name="numba-cuda simulator", major=5, minor=2,
+                    total_memory=_host_memory()[1], multi_processor_count=1,
+                    max_threads_per_multi_processor=2048, warp_size=32,
+                    regs_per_multiprocessor=65536, L2_cache_size=0)
+    dev = cuda.get_current_device()
+    name = dev.name
+    major, minor = dev.compute_capability
+    out = dict(name=name.decode() if isinstance(name, bytes) else str(name), major=major,
+               minor=minor, total_memory=memory_info()[1])
+    for field, attr in DEVICE_ATTRIBUTES.items():
+        out[field] = int(getattr(dev, attr))
+    return out
+
+
+_PINNED: dict = {}  # id -> weak reference, of host arrays made in page-locked memory
+
+
+def pinned_copy(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of host array `a` in page-locked memory (the driver copies it to
+    and from the device without staging it); the memory is unlocked when the copy dies."""
+    out = cuda.pinned_array(a.shape, a.dtype)
+    out[...] = a
+    key = id(out)
+    _PINNED[key] = weakref.ref(out, lambda _, key=key: _PINNED.pop(key, None))
+    return out
+
+
+def is_pinned(a: np.ndarray) -> bool:
+    """Whether host array `a` (or an array it views) lives in page-locked memory."""
+    while isinstance(a, np.ndarray):
+        ref = _PINNED.get(id(a))
+        if ref is not None and ref() is a:
+            return True
+        a = a.base
+    return False
+
+
+class Event:
+    """A point in the stream of queued work (the default stream, which every jitgrad kernel
+    and copy takes). The simulator runs each kernel to its end when it is launched, so there
+    an event's time is the host's clock when it is recorded."""
+
+    def __init__(self, timing: bool):
+        self.timing = timing
+        self._ev = None if SIM else cuda.event(timing=timing)
+        self._t = None
+
+    def record(self) -> None:
+        if SIM:
+            self._t = time.perf_counter()
+        else:
+            self._ev.record(0)
+
+    def query(self) -> bool:
+        return True if SIM else bool(self._ev.query())
+
+    def synchronize(self) -> None:
+        if not SIM:
+            self._ev.synchronize()
+
+    def elapsed_ms(self, end: "Event") -> float:
+        if SIM:
+            return (end._t - self._t) * 1e3
+        return float(cuda.event_elapsed_time(self._ev, end._ev))
 
 
 # --------------------------------------------------------------------------- launch sizes
@@ -134,6 +230,7 @@ class CachingAllocator:
         self.allocated = 0  # bytes in blocks that arrays use
         self.reserved = 0  # bytes held from the driver (used + cached)
         self.peak = 0
+        self.peak_reserved = 0
         self.driver_allocs = 0
 
     def _raw(self, size: int) -> tuple:
@@ -183,6 +280,8 @@ class CachingAllocator:
                         f"CUDA out of memory: tried to allocate {size} bytes with "
                         f"{self.allocated} bytes in use") from e
             self.reserved += size
+            if self.reserved > self.peak_reserved:
+                self.peak_reserved = self.reserved
         self.allocated += size
         if self.allocated > self.peak:
             self.peak = self.allocated
