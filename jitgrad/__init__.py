@@ -8,7 +8,7 @@ from ._creation import (Generator, arange, as_tensor, empty, empty_like, eye, fr
                         full, full_like, get_rng_state, initial_seed, linspace, manual_seed,
                         ones, ones_like, rand, rand_like, randint, randint_like, randn,
                         randn_like, randperm, seed, set_rng_state, tensor, zeros, zeros_like)
-from ._device import device
+from ._device import device, get_default_device, set_default_device
 from ._dtype import (bool_ as bool, dtype, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._format import set_printoptions

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _dtype
 from . import _random
-from ._device import host as _host, move, to_device
+from ._device import default_or, host as _host, move
 from .tensor import Tensor
 
 _wrap = Tensor._wrap
@@ -14,7 +14,7 @@ _wrap = Tensor._wrap
 
 def _finish(data: np.ndarray, requires_grad: bool, device=None, capital: bool = True) -> Tensor:
     # Made on the host and copied over for CUDA (which draws from the CPU generator).
-    data = move(data, to_device(device))
+    data = move(data, default_or(device))
     t = _wrap(data)
     if requires_grad:
         if data.dtype.kind != "f":
@@ -29,7 +29,7 @@ def _filled(shape: tuple, dt, value, requires_grad: bool, device) -> Tensor:
     """A tensor of `shape` filled with `value` (None: left uninitialised) on `device`: on the
     GPU an allocation and a fill kernel, nothing copied over from the host (a copy would
     wait for every kernel queued before it)."""
-    dev = to_device(device)
+    dev = default_or(device)
     if dev.type != "cuda":
         a = (np.empty(shape, dtype=dt) if value is None else
              np.zeros(shape, dtype=dt) if value == 0 else  # lazily zeroed pages
@@ -173,8 +173,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor) and (dtype is None or data.dtype is _dtype.to_dtype(dtype)):
         return data
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == _np_dtype(dtype)):
-        return from_numpy(data)
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == _np_dtype(dtype)) \
+            and default_or(device).type == "cpu":
+        return from_numpy(data)  # shares the array's memory
     return tensor(data, dtype=dtype, device=device)
 
 

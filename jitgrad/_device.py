@@ -40,9 +40,40 @@ class device:
     def __str__(self) -> str:
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
+    def __enter__(self) -> "device":
+        """``with jitgrad.device("cuda"):``: the default device of factory functions inside
+        the block (see set_default_device)."""
+        new = to_device(self)  # (raises before anything changed for a missing device)
+        _entered.append(_default[0])
+        _default[0] = new
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _default[0] = _entered.pop()
+        return False
+
 
 CPU = device("cpu")
 CUDA = device("cuda", 0)
+_default = [CPU]  # where factory functions put a tensor when no device is named
+_entered: list = []  # the defaults that `with device(...)` blocks replaced
+
+
+def set_default_device(d) -> None:
+    """Make factory functions (zeros, ones, randn, tensor, arange, ..., and the parameters
+    of modules) create tensors on device `d` when no device is named; None restores the
+    CPU. Functions that follow an input (``zeros_like``, ``x.new_zeros``) keep following it,
+    and ``from_numpy`` shares the array's memory on the CPU, as in torch."""
+    _default[0] = CPU if d is None else to_device(d)
+
+
+def get_default_device() -> device:
+    return _default[0]
+
+
+def default_or(d) -> device:
+    """The device a factory function's `device` argument names: the default one for None."""
+    return _default[0] if d is None else to_device(d)
 
 
 def to_device(d) -> device:

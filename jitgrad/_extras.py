@@ -284,7 +284,7 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:  # noqa: A002
 def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
     """steps values from base**start to base**end, evenly spaced in the exponent."""
-    exps = C.linspace(start, end, steps, dtype=C._dtype.float64)
+    exps = C.linspace(start, end, steps, dtype=C._dtype.float64, device="cpu")
     vals = np.power(np.float64(base), np.asarray(exps._data))
     dt = C._np_dtype(dtype)
     return C.tensor(vals.astype(dt), device=device, requires_grad=requires_grad)
@@ -391,9 +391,11 @@ def xlogy(input, other) -> Tensor:  # noqa: A002
 
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         raise TypeError("xlogy(): expected a Tensor among the arguments")
-    x = input if isinstance(input, Tensor) else C.tensor(float(input))
+    dev = (input if isinstance(input, Tensor) else other).device  # a number joins a tensor
+    x = input if isinstance(input, Tensor) else C.tensor(float(input), device=dev)
     y = other if isinstance(other, Tensor) else C.tensor(float(other), dtype=x.dtype if
-                                                         x.dtype.is_floating_point else None)
+                                                         x.dtype.is_floating_point else None,
+                                                         device=dev)
     with no_grad():
         zero = O.logical_and(O.eq(x, 0), O.logical_not(isnan(y)))
         ones = O.where(zero, 1.0, _float(y))  # log(1) = 0 where the result is pinned to 0,
@@ -413,7 +415,8 @@ def copysign(input, other) -> Tensor:  # noqa: A002
     """|input| with other's sign (bit)."""
     _need(input, "copysign")
     x = _float(input)
-    neg = signbit(other) if isinstance(other, Tensor) else C.tensor(bool(np.signbit(other)))
+    neg = signbit(other) if isinstance(other, Tensor) else C.tensor(bool(np.signbit(other)),
+                                                                    device=x.device)
     a = O.abs(x)
     return O.where(neg, O.neg(a), a)
 

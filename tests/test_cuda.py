@@ -408,6 +408,59 @@ def test_memory_statistics():
     assert C.max_memory_reserved() == C.memory_reserved()
 
 
+def test_default_device_without_a_gpu_raises_and_changes_nothing():
+    if jitgrad.cuda.is_available():
+        pytest.skip("a CUDA device (or the simulator) is there")
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available"):
+        jitgrad.set_default_device("cuda")
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available"):
+        with jitgrad.device("cuda"):
+            pass
+    assert jitgrad.get_default_device() == jitgrad.device("cpu")
+    assert not jitgrad._device._entered  # the failed block left nothing behind
+    assert jitgrad.zeros(2).device.type == "cpu"
+
+
+@needs_cuda
+def test_default_device_puts_factory_tensors_there(rng):
+    cuda, cpu = jitgrad.device("cuda:0"), jitgrad.device("cpu")
+    a = rng.standard_normal(3)
+    try:
+        jitgrad.set_default_device("cuda")
+        assert jitgrad.get_default_device() == cuda
+        made = [jitgrad.zeros(2), jitgrad.ones(2, 3), jitgrad.empty(2), jitgrad.full((2,), 3.0),
+                jitgrad.tensor([1.0, 2.0]), jitgrad.as_tensor(a), jitgrad.arange(4),
+                jitgrad.linspace(0, 1, 3), jitgrad.eye(2), jitgrad.randn(2),
+                jitgrad.rand(2), jitgrad.randint(0, 5, (3,)), jitgrad.randperm(4),
+                jitgrad.logspace(0, 2, 3), jitgrad.nn.Linear(3, 2).weight]
+        assert all(t.device == cuda for t in made), [t.device for t in made]
+        # named devices, inputs followed, numpy memory shared: as before
+        c = jitgrad.zeros(2, device="cpu")
+        assert c.device == cpu and jitgrad.zeros_like(c).device == cpu
+        assert c.new_ones(3).device == cpu and jitgrad.from_numpy(a).device == cpu
+        # numbers beside CPU tensors stay numbers (no tensor made on the default device)
+        assert jitgrad.xlogy(2.0, jitgrad.tensor([1.0, 2.0], device="cpu")).device == cpu
+        assert jitgrad.copysign(jitgrad.tensor([1.0], device="cpu"), -1.0).tolist() == [-1.0]
+        # a training step of a model made under the default device
+        net = jitgrad.nn.Linear(3, 2)
+        x, y = jitgrad.randn(4, 3), jitgrad.randint(0, 2, (4,))
+        jitgrad.nn.functional.cross_entropy(net(x), y).backward()
+        assert net.weight.grad.device == cuda
+        jitgrad.set_default_device(None)
+        assert jitgrad.zeros(2).device == cpu
+        with jitgrad.device("cuda"):  # torch's context form
+            assert jitgrad.zeros(2).device == cuda
+            with jitgrad.device("cpu"):
+                assert jitgrad.zeros(2).device == cpu
+            assert jitgrad.ones(1).device == cuda
+        assert jitgrad.zeros(2).device == cpu
+        with pytest.raises(RuntimeError, match="invalid device ordinal"):
+            jitgrad.set_default_device("cuda:1")
+        assert jitgrad.get_default_device() == cpu
+    finally:
+        jitgrad.set_default_device(None)
+
+
 @needs_cuda
 def test_caching_allocator_reuses_blocks():
     from jitgrad.kernels.cuda.runtime import ALLOCATOR
