@@ -18,6 +18,7 @@ versions of jitgrad on the same machine, not for quoting as GPU step times.
 
     python -m bench.cuda_host            # median host time per step, launches and calls
     python -m bench.cuda_host --profile  # plus cProfile's top functions
+    python -m bench.cuda_host --phases   # plus the host time of each phase of a step
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def _stub_driver():
     return counts
 
 
-def mlp(jitgrad, batch=128, sizes=(784, 256, 256, 10)):
+def mlp(jitgrad, batch=128, sizes=(784, 256, 256, 10), phases=None):
+    """The step; with a dict `phases`, each phase's host time is added to it (seconds)."""
     import numpy as np
 
     jitgrad.manual_seed(0)
@@ -106,7 +108,26 @@ def mlp(jitgrad, batch=128, sizes=(784, 256, 256, 10)):
         opt.zero_grad()
         nn.functional.cross_entropy(net(xb), yb).backward()
         opt.step()
-    return step
+
+    if phases is None:
+        return step
+    clock = time.perf_counter
+
+    def timed(name, fn, *args):
+        t0 = clock()
+        out = fn(*args)
+        phases[name] = phases.get(name, 0.0) + clock() - t0
+        return out
+
+    def step_in_phases():
+        timed("zero_grad", opt.zero_grad)
+        h = xb
+        for k, layer in enumerate(net):
+            h = timed(f"{k}: {type(layer).__name__}", layer, h)
+        loss = timed("cross_entropy", nn.functional.cross_entropy, h, yb)
+        timed("backward", loss.backward)
+        timed("optimizer step", opt.step)
+    return step_in_phases
 
 
 def main(argv=None) -> None:
@@ -114,6 +135,7 @@ def main(argv=None) -> None:
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--phases", action="store_true")
     args = ap.parse_args(argv)
     counts = _stub_driver()
     import jitgrad
@@ -145,6 +167,17 @@ def main(argv=None) -> None:
           f"(min {times[0] * 1e6:.0f}, {args.rounds} rounds of {args.reps})\n"
           f"  launches per step: {per_step}\n"
           f"  Python calls per step: {st.total_calls / 20:.0f}")
+    if args.phases:
+        phases: dict = {}
+        split = mlp(jitgrad, phases=phases)
+        for _ in range(5):
+            split()
+        phases.clear()
+        for _ in range(args.reps):
+            split()
+        print("  host time per phase (mean of "
+              f"{args.reps} steps): " + ", ".join(f"{k} {v / args.reps * 1e6:.0f} us"
+                                                  for k, v in phases.items()))
     if args.profile:
         st.sort_stats("tottime").print_stats(25)
 

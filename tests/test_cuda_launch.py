@@ -319,9 +319,13 @@ def test_an_mlp_step_on_the_gpu_code_path_launches_few_kernels():
     env = dict(os.environ)
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     r = subprocess.run([sys.executable, "-m", "bench.cuda_host", "--reps", "3", "--rounds",
-                        "1"], cwd=pathlib.Path(__file__).resolve().parents[1], env=env,
-                       capture_output=True, text=True, timeout=600)
+                        "1", "--phases"], cwd=pathlib.Path(__file__).resolve().parents[1],
+                       env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
+    phases = re.search(r"host time per phase .*?: (.*)", r.stdout).group(1).split(", ")
+    assert [p.rsplit(" ", 2)[0] for p in phases] == [
+        "zero_grad", "0: Linear", "1: ReLU", "2: Linear", "3: ReLU", "4: Linear",
+        "cross_entropy", "backward", "optimizer step"], r.stdout
     launches = int(re.search(r"launches per step: (\d+)", r.stdout).group(1))
     # 8 GEMMs, 1 split-K sum, 2 ReLUs, 2 ReLU gradients, 3 bias gradients, cross-entropy's
     # forward, its sum, the seed, the scale and its backward, and one SGD launch for all six
