@@ -196,6 +196,10 @@ def main(argv=None) -> None:
     _target()
     from numba import cuda
 
+    ver = subprocess.run([ptxas, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"release ([\d.]+), V([\d.]+)", ver)
+    print(f"# ptxas {m.group(2) if m else '(version unknown)'} for sm_90; numba-cuda links "
+          "with the GPU's own assembler (nvJitLink or the driver), whose choices can differ")
     if not args.caps:
         print(f"{'kernel':44s} {'regs':>5s} {'spill st/ld':>12s} {'smem':>6s} "
               f"{'threads':>7s} {'blocks/SM':>9s} {'cap':>4s} {'uncapped':>9s}")

@@ -284,6 +284,9 @@ def main() -> None:
         picked = MM.pick(1, m, m)
 
         def regs(shape, cap=None):  # the register cap of the variant aligned operands take
+            key = (np.dtype(np.float32), shape, True, True)
+            if cap is None and key in MM.SPILLED:
+                return ", registers uncapped (its cap spilled with this GPU's assembler)"
             cap = MM.regcap(np.float32, shape, True, True) if cap is None else cap
             return f", registers capped at {cap}" if cap else ", registers uncapped"
         row(f"GEMM {m} float32 (TFLOP/s)", fl / jg / 1e12, fl / tg / 1e12 if tg else None,

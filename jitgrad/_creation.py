@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _dtype
 from . import _random
-from ._device import default_or, host as _host, move
+from ._device import chosen_default, default_or, host as _host, move, to_device
 from .tensor import Tensor
 
 _wrap = Tensor._wrap
@@ -50,8 +50,10 @@ def _np_dtype(dtype, default=None) -> np.dtype:
     return _dtype.to_dtype(dtype).np
 
 
-# Keyword arguments torch's factories take that change nothing here (strided CPU/CUDA memory
-# only); anything else is a typo or unsupported, and raises as in torch.
+# Keyword arguments torch's factories take beyond size, dtype and device: pin_memory (the
+# factories that take **kw copy into page-locked memory when it is set), and those that change
+# nothing here (strided CPU/CUDA memory only); anything else is a typo or unsupported, and
+# raises as in torch.
 _IGNORED_KW = {"layout", "pin_memory", "memory_format", "names"}
 
 
@@ -158,7 +160,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     """A new tensor holding a copy of `data` (nested lists, numbers, arrays or tensors)."""
     if isinstance(data, Tensor):
         arr = data._data.astype(_np_dtype(dtype, data._data.dtype), copy=True)
-        return _finish(arr, requires_grad, data.device if device is None else device)
+        if device is None:  # the default device when one was chosen, as in torch
+            device = chosen_default() or data.device
+        return _pinned(_finish(arr, requires_grad, device), pin_memory)
     elif isinstance(data, np.ndarray):
         arr = np.array(data, dtype=_np_dtype(dtype, data.dtype), copy=True)
         _dtype.to_dtype(arr.dtype)
@@ -167,12 +171,30 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
         plain = _plain(data)
         _check_ragged(plain, kind=dt.kind)
         arr = np.array(plain, dtype=dt)
-    return _finish(np.require(arr, requirements="C"), requires_grad, device, capital=True)
+    return _pinned(_finish(np.require(arr, requirements="C"), requires_grad, device,
+                           capital=True), pin_memory)
+
+
+def _pinned(t: Tensor, pin: bool) -> Tensor:
+    """t, or (pin_memory=True) its copy in page-locked memory."""
+    if not pin:
+        return t
+    from ._ops import pin_memory
+
+    return pin_memory(t)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
-    if isinstance(data, Tensor) and (dtype is None or data.dtype is _dtype.to_dtype(dtype)):
-        return data
+    """`data` as a tensor without a copy where it can: a tensor of the asked dtype on the
+    asked (or default) device is itself, a numpy array on the CPU shares its memory."""
+    if isinstance(data, Tensor):
+        want = data.device if device is None and chosen_default() is None else \
+            default_or(device)
+        if dtype is None or data.dtype is _dtype.to_dtype(dtype):
+            if want == data.device:
+                return data
+            return data.to(want)
+        return data.to(device=want, dtype=dtype)
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == _np_dtype(dtype)) \
             and default_or(device).type == "cpu":
         return from_numpy(data)  # shares the array's memory
@@ -189,22 +211,27 @@ def from_numpy(a: np.ndarray) -> Tensor:
         raise TypeError(f"can't convert np.ndarray of type numpy.{a.dtype}. The only supported "
                         "types are: float64, float32, int64, int32, int16, int8, uint8, and "
                         "bool.") from None
+    if a.__class__ is not np.ndarray:  # a memmap or other subclass: the same memory, as a
+        a = a.view(np.ndarray)  # plain array (storage arrays are told apart by class)
     return _wrap(a)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     size = _kw("empty", size, kw)
-    return _filled(_size(size), _np_dtype(dtype), None, requires_grad, device)
+    return _pinned(_filled(_size(size), _np_dtype(dtype), None, requires_grad, device),
+                   kw.get("pin_memory", False))
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     size = _kw("zeros", size, kw)
-    return _filled(_size(size), _np_dtype(dtype), 0, requires_grad, device)
+    return _pinned(_filled(_size(size), _np_dtype(dtype), 0, requires_grad, device),
+                   kw.get("pin_memory", False))
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     size = _kw("ones", size, kw)
-    return _filled(_size(size), _np_dtype(dtype), 1, requires_grad, device)
+    return _pinned(_filled(_size(size), _np_dtype(dtype), 1, requires_grad, device),
+                   kw.get("pin_memory", False))
 
 
 def _fill_dtype(value) -> np.dtype:
@@ -216,11 +243,11 @@ def _fill_dtype(value) -> np.dtype:
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False,
-         **_) -> Tensor:
+         pin_memory: bool = False, **_) -> Tensor:
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dt = _np_dtype(dtype, _fill_dtype(fill_value))
-    return _filled(_size((size,)), dt, fill_value, requires_grad, device)
+    return _pinned(_filled(_size((size,)), dt, fill_value, requires_grad, device), pin_memory)
 
 
 def _like(t: Tensor, dtype):
@@ -326,14 +353,16 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = F
          **kw) -> Tensor:
     size = _kw("rand", size, kw)
     dt = _np_dtype(dtype)
-    return _finish(_random.uniform(_size(size), dt, generator=generator), requires_grad, device)
+    return _pinned(_finish(_random.uniform(_size(size), dt, generator=generator),
+                           requires_grad, device), kw.get("pin_memory", False))
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False,
           **kw) -> Tensor:
     size = _kw("randn", size, kw)
     dt = _np_dtype(dtype)
-    return _finish(_random.normal(_size(size), dt, generator=generator), requires_grad, device)
+    return _pinned(_finish(_random.normal(_size(size), dt, generator=generator),
+                           requires_grad, device), kw.get("pin_memory", False))
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
@@ -358,11 +387,13 @@ def randperm(n: int, *, generator=None, dtype=None, device=None,
 
 def rand_like(t: Tensor, dtype=None, **kw) -> Tensor:
     shape, dt = _like(t, dtype)
+    kw["device"] = _like_device(t, kw.get("device"))
     return rand(shape, dtype=_dtype.FROM_NP[dt], **kw)
 
 
 def randn_like(t: Tensor, dtype=None, **kw) -> Tensor:
     shape, dt = _like(t, dtype)
+    kw["device"] = _like_device(t, kw.get("device"))
     return randn(shape, dtype=_dtype.FROM_NP[dt], **kw)
 
 
@@ -370,4 +401,5 @@ def randint_like(t: Tensor, low, high=None, dtype=None, **kw) -> Tensor:
     shape, dt = _like(t, dtype)
     if high is None:  # randint_like(t, high)
         low, high = 0, low
+    kw["device"] = _like_device(t, kw.get("device"))
     return randint(low, high, shape, dtype=_dtype.FROM_NP[dt], **kw)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 
@@ -42,38 +44,57 @@ class device:
 
     def __enter__(self) -> "device":
         """``with jitgrad.device("cuda"):``: the default device of factory functions inside
-        the block (see set_default_device)."""
+        the block, in this thread (see set_default_device)."""
         new = to_device(self)  # (raises before anything changed for a missing device)
-        _entered.append(_default[0])
-        _default[0] = new
+        _defaults.entered.append(_defaults.dev)
+        _defaults.dev = new
         return self
 
     def __exit__(self, *exc) -> bool:
-        _default[0] = _entered.pop()
+        _defaults.dev = _defaults.entered.pop()
         return False
 
 
 CPU = device("cpu")
 CUDA = device("cuda", 0)
-_default = [CPU]  # where factory functions put a tensor when no device is named
-_entered: list = []  # the defaults that `with device(...)` blocks replaced
+
+
+class _Defaults(threading.local):
+    """Per thread, as in torch: the device set_default_device chose (None: none chosen, so
+    factories make CPU tensors and ``tensor(t)`` keeps t's device), and the defaults that
+    ``with device(...)`` blocks replaced."""
+
+    def __init__(self):
+        self.dev = None
+        self.entered = []
+
+
+_defaults = _Defaults()
 
 
 def set_default_device(d) -> None:
-    """Make factory functions (zeros, ones, randn, tensor, arange, ..., and the parameters
-    of modules) create tensors on device `d` when no device is named; None restores the
-    CPU. Functions that follow an input (``zeros_like``, ``x.new_zeros``) keep following it,
-    and ``from_numpy`` shares the array's memory on the CPU, as in torch."""
-    _default[0] = CPU if d is None else to_device(d)
+    """Make factory functions (zeros, ones, randn, tensor, as_tensor, arange, ..., and so the
+    parameters of new modules) create tensors on device `d` when no device is named, in this
+    thread; None goes back to no default (the CPU). Functions that follow an input
+    (``zeros_like``, ``rand_like``, ``x.new_zeros``) keep following it, and ``from_numpy``
+    shares the array's memory on the CPU, as in torch."""
+    _defaults.dev = None if d is None else to_device(d)
 
 
 def get_default_device() -> device:
-    return _default[0]
+    return _defaults.dev or CPU
 
 
 def default_or(d) -> device:
     """The device a factory function's `device` argument names: the default one for None."""
-    return _default[0] if d is None else to_device(d)
+    if d is None:
+        return _defaults.dev or CPU
+    return to_device(d)
+
+
+def chosen_default():
+    """The device set_default_device chose, or None when none was chosen."""
+    return _defaults.dev
 
 
 def to_device(d) -> device:

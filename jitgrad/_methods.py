@@ -49,6 +49,8 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 def _parse_to(args, kwargs):
     dtype = kwargs.pop("dtype", None)
     dev = kwargs.pop("device", None)
+    if isinstance(dev, (int, np.integer)) and not isinstance(dev, bool):
+        dev = _device_cls("cuda", int(dev))
     copy = kwargs.pop("copy", False)
     kwargs.pop("non_blocking", None)
     if kwargs:
@@ -63,6 +65,8 @@ def _parse_to(args, kwargs):
             dev = a
         elif isinstance(a, bool):
             copy = a
+        elif isinstance(a, (int, np.integer)):  # a GPU's index, as in torch
+            dev = _device_cls("cuda", int(a))
         else:
             raise TypeError(f"to() received an invalid argument {a!r}")
     return dtype, dev, copy
@@ -128,7 +132,9 @@ METHODS = {
     "type_as": lambda x, o: O.to_dtype(x, o.dtype),
     "cpu": lambda x, memory_format=None: O.to_device(x, CPU),
     "cuda": lambda x, device=None, non_blocking=False, memory_format=None: to(
-        x, "cuda" if device is None else device),
+        x, "cuda" if device is None else
+        _device_cls("cuda", int(device)) if isinstance(device, (int, np.integer)) else device),
+    "record_stream": lambda x, stream: None,  # one queue: its memory is never reused early
     "pin_memory": O.pin_memory, "is_pinned": O.is_pinned,
 }
 

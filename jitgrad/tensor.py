@@ -63,11 +63,13 @@ class Tensor:
         # Tensor(data) or Tensor(*sizes), as torch's legacy constructor.
         from . import _creation
 
+        # (on the CPU whatever the default device, as torch's legacy constructor)
         if len(args) == 1 and not isinstance(args[0], int):
             t = _creation.tensor(args[0], dtype=_dtype.get_default_dtype()
-                                 if _creation._is_python_data(args[0]) else None)
+                                 if _creation._is_python_data(args[0]) else None,
+                                 device=kwargs.get("device", "cpu"))
         else:
-            t = _creation.empty(*args, **kwargs)
+            t = _creation.empty(*args, **{"device": "cpu", **kwargs})
         self._data = t._data
         self._requires_grad = False
         self._grad = None

@@ -431,7 +431,8 @@ def test_cuda_register_report_compiles_the_main_kernels_without_spills():
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     table, _, loops = r.stdout.partition("\n\n")
-    rows = [line.split() for line in table.splitlines()[1:] if line.strip()]
+    assert table.startswith("# ptxas "), r.stdout
+    rows = [line.split() for line in table.splitlines()[2:] if line.strip()]
     # three tiles the products pick (float32 small and large, float64), each in four staging
     # variants (operands 4 (8) or 16 bytes at a time), and four other kernels
     assert sum(row[0] == "gemm" for row in rows) == 12 and len(rows) == 16, r.stdout

@@ -297,6 +297,19 @@ def test_from_numpy_shares_memory():
         jitgrad.from_numpy(np.zeros(2, dtype=np.complex64))
 
 
+def test_from_numpy_of_an_array_subclass_is_a_cpu_tensor_sharing_memory(tmp_path):
+    # a memmap (a numpy subclass) once read as device storage: device cuda:0, no GPU
+    m = np.lib.format.open_memmap(tmp_path / "m.npy", mode="w+", dtype=np.float32, shape=(3,))
+    t = jitgrad.from_numpy(m)
+    assert t.device.type == "cpu" and not t.is_cuda
+    t[0] = 5.0
+    assert m[0] == 5.0
+    class Sub(np.ndarray):
+        pass
+
+    assert (jitgrad.as_tensor(np.eye(2).view(Sub)) * 2).tolist() == [[2, 0], [0, 2]]
+
+
 def test_as_tensor():
     a = np.array([1.0, 2.0])
     t = jitgrad.as_tensor(a)

@@ -23,6 +23,14 @@ class _Matmul:
     allow_fp16_reduced_precision_reduction = True
     allow_bf16_reduced_precision_reduction = True
 
+    def __setattr__(self, name: str, value) -> None:
+        if not hasattr(type(self), name):  # a misspelt switch would otherwise do nothing
+            raise AttributeError(f"Unknown attribute {name}")
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        raise AttributeError(f"Unknown attribute {name}")
+
     @property
     def allow_tf32(self) -> bool:
         return _state["precision"] != "highest"

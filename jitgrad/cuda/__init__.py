@@ -47,7 +47,8 @@ def is_available() -> bool:
 
 
 def device_count() -> int:
-    return _backend().runtime.device_count() if is_available() else 0
+    """1 with a GPU (jitgrad drives one, cuda:0, however many the machine has), else 0."""
+    return min(1, _backend().runtime.device_count()) if is_available() else 0
 
 
 def current_device() -> int:
@@ -56,6 +57,7 @@ def current_device() -> int:
 
 
 def get_device_name(device=None) -> str:
+    _index(device)
     K = _backend()
     if K.runtime.SIM:
         return "numba-cuda simulator"
@@ -113,14 +115,16 @@ def empty_cache() -> None:
 
 
 def is_initialized() -> bool:
-    """Whether the GPU backend has been loaded (by a CUDA tensor or a call such as
-    ``is_available()`` that found a GPU)."""
-    return "backend" in _state
+    """Whether the GPU has been set up for work: by ``init()``, or by the first device
+    memory jitgrad took (``is_available()`` alone does not)."""
+    return "backend" in _state and bool(
+        _state.get("init") or _state["backend"].runtime.ALLOCATOR.driver_allocs)
 
 
 def init() -> None:
-    """Load the GPU backend now (it loads itself on first use); raises if there is none."""
+    """Set the GPU up now (it sets itself up on first use); raises if there is none."""
     _backend()
+    _state["init"] = True
 
 
 def _index(device) -> int:
@@ -132,6 +136,8 @@ def _index(device) -> int:
         _backend()
         return 0
     if isinstance(device, int) and not isinstance(device, bool):
+        if device >= device_count():
+            raise AssertionError("Invalid device id")  # torch's words for an index
         device = _device("cuda", device)
     d = _device(device)
     if d.type != "cuda":
@@ -141,7 +147,12 @@ def _index(device) -> int:
 
 
 def set_device(device) -> None:
-    """Select the GPU (only cuda:0 exists for jitgrad: any other index raises)."""
+    """Select the GPU (only cuda:0 exists for jitgrad: any other index raises; a negative
+    one does nothing, as in torch)."""
+    if isinstance(device, int) and not isinstance(device, bool):
+        if device < 0:
+            return
+        device = f"cuda:{device}"  # (another index: the driver's "invalid device ordinal")
     _index(device)
 
 
@@ -281,10 +292,12 @@ class Event:
 
     def elapsed_time(self, end_event: "Event") -> float:
         if not (self.enable_timing and end_event.enable_timing):
-            raise RuntimeError("Both events must be created with argument "
-                               "'enable_timing=True'.")
+            raise ValueError("Both events must be created with argument "
+                             "'enable_timing=True'.")
         if self._ev is None or end_event._ev is None:
-            raise RuntimeError("Both events must be recorded before calculating elapsed "
+            raise ValueError("Both events must be recorded before calculating elapsed time.")
+        if not (self.query() and end_event.query()):
+            raise RuntimeError("Both events must be completed before calculating elapsed "
                                "time.")
         return self._ev.elapsed_ms(end_event._ev)
 
@@ -347,8 +360,8 @@ class stream:
             raise TypeError(f"expected a jitgrad.cuda.Stream, got {type(stream).__name__}")
         self.stream = stream
 
-    def __enter__(self):
-        return self.stream
+    def __enter__(self) -> None:
+        return None
 
     def __exit__(self, *exc) -> bool:
         return False

@@ -54,11 +54,33 @@ CAPS = {} if SIM else {
 }
 
 
+# Variants whose cap made this machine's assembler spill (see _check_cap): they go uncapped.
+SPILLED: set = set()
+
+
 def regcap(dtype, shape: tuple, va: bool, vb: bool) -> int | None:
     """The register cap a GEMM variant is compiled with (None: ptxas's own choice)."""
     if REGS is not None:
         return REGS or None
-    return CAPS.get((np.dtype(dtype), shape, va, vb))
+    key = (np.dtype(dtype), shape, va, vb)
+    return None if key in SPILLED else CAPS.get(key)
+
+
+def _check_cap(kern, key: tuple) -> bool:
+    """After a capped kernel's first launch (numba-cuda compiles it then, with the GPU's
+    own assembler, which need not choose as the ptxas that picked CAPS did): if the cap made
+    it spill registers to local memory, the variant goes uncapped from the next product on
+    (its plans are rebuilt). Returns whether it did."""
+    try:
+        local = kern.get_local_mem_per_thread()
+    except Exception:  # no compiled overload to ask (a stand-in driver)
+        return False
+    sizes = local.values() if isinstance(local, dict) else (local,)
+    if not any(v > 0 for v in sizes):
+        return False
+    SPILLED.add(key)
+    _plans.clear()
+    return True
 SPLIT = None  # how many k chunks every product splits into (tests of the split-K pass)
 
 
@@ -440,7 +462,8 @@ def _product(a: CudaArray, sab: int, b: CudaArray, sbb: int, out: CudaArray, nb:
         vb = _vector_ok(B, b0, sbn, sbk, sbb, N, K, sbk == 1 and sbn != 1, VL)
     i = 2 * va + vb
     kern = kerns[i]
-    if kern is None:
+    fresh = kern is None
+    if fresh:
         kern = kerns[i] = _gemm(a.dtype, shape, va, vb)
     dst = out if ns == 1 else empty((ns * out.size,), a.dtype)
     o = dst.flat()
@@ -451,6 +474,8 @@ def _product(a: CudaArray, sab: int, b: CudaArray, sbb: int, out: CudaArray, nb:
         hb = 1
     launch(kern, grid, block, A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn,
            o, D, d0, sd[0], sd[1], hb, M, N, K, nb, kc)
+    if fresh and not SIM and kern.targetoptions.get("max_registers"):
+        _check_cap(kern, (np.dtype(a.dtype), shape, va, vb))
     if ns > 1:  # the chunks' partial products, summed in float64
         from .reduce import sum_
 

@@ -92,7 +92,8 @@ _PINNED: dict = {}  # id -> weak reference, of host arrays made in page-locked m
 def pinned_copy(a: np.ndarray) -> np.ndarray:
     """A C-contiguous copy of host array `a` in page-locked memory (the driver copies it to
     and from the device without staging it); the memory is unlocked when the copy dies."""
-    out = cuda.pinned_array(a.shape, a.dtype)
+    # (an empty array locks no memory: the driver refuses a request for 0 bytes)
+    out = cuda.pinned_array(a.shape, a.dtype) if a.size else np.empty(a.shape, a.dtype)
     out[...] = a
     key = id(out)
     _PINNED[key] = weakref.ref(out, lambda _, key=key: _PINNED.pop(key, None))
@@ -236,9 +237,9 @@ class CachingAllocator:
     def _raw(self, size: int) -> tuple:
         """(memory, its address) fresh from the driver. On a GPU the memory is the device
         address itself: jitgrad, not numba-cuda's memory manager, owns it."""
-        self.driver_allocs += 1
         if SIM:
             mem = np.empty(size, dtype=np.uint8)
+            self.driver_allocs += 1
             return mem, mem.ctypes.data
         from numba.cuda.cudadrv.driver import CudaAPIError, binding, driver
 
@@ -253,6 +254,7 @@ class CachingAllocator:
             ctx.deallocations.clear()  # numba-cuda's own deferred frees, then once more
             ptr = driver.cuMemAlloc(size)
         p = int(ptr)
+        self.driver_allocs += 1  # (successful calls only)
         return p, p
 
     def _free_raw(self, mem) -> None:
