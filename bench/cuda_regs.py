@@ -91,6 +91,10 @@ def _kernels():
     out.append(("unary tanh float32 flat", flat, (F32, F32), 256, None))
     flat = E.kernels(2, "mul", np.dtype(np.float32))[0]
     out.append(("binary mul float32 flat", flat, (F32, F32, F32, I64, I64), 256, None))
+    out.append(("unary tanh float32 vec (16B)", E.vector_kernel(1, "tanh", np.float32),
+                (F32, F32), 256, None))
+    out.append(("binary mul float32 vec (16B)", E.vector_kernel(2, "mul", np.float32),
+                (F32, F32, F32), 256, None))
     rows, cols = R._sum_kernels(numba.float64)
     out.append(("sum rows float32", rows, (F32, F32, I64, I64, I64, numba.float64), 256, None))
     out.append(("sum cols float32", cols, (F32, F32, I64, I64, I64, I64, numba.float64), 256,
@@ -203,7 +207,7 @@ def main(argv=None) -> None:
     if not args.caps:
         print(f"{'kernel':44s} {'regs':>5s} {'spill st/ld':>12s} {'smem':>6s} "
               f"{'threads':>7s} {'blocks/SM':>9s} {'cap':>4s} {'uncapped':>9s}")
-    hot = []
+    hot, wide = [], []
     with tempfile.TemporaryDirectory() as tmp:
         src, cubin = f"{tmp}/k.ptx", f"{tmp}/k.cubin"
         for name, kernel, sig, threads, cap in _kernels():
@@ -232,6 +236,13 @@ def main(argv=None) -> None:
                   flush=True)
             if nvdisasm and name.startswith("gemm"):
                 hot.append((name, _loops(_sass(nvdisasm, cubin))))
+            elif nvdisasm and "(16B)" in name:
+                sass = _sass(nvdisasm, cubin)
+                wide.append(f"  {name}: {len(re.findall(r'LDG[.]E[.]128', sass))} LDG.E.128, "
+                            f"{len(re.findall(r'STG[.]E[.]128', sass))} STG.E.128")
+    if wide:
+        print("\nGlobal memory accesses of 16 bytes in the elementwise kernels' vector variants:")
+        print("\n".join(wide))
     if hot:
         print("\nGEMM loops holding FMAs (static instructions per pass, innermost first), and "
               "an estimate of what one\nBK-deep step of k executes: the inner loop's passes "

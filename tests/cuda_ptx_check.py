@@ -73,6 +73,10 @@ for name in scalar.UNARY:
         out = B1 if name == "logical_not" else T
         check(f"unary {name} {T}", flat, (arr(T), arr(out)))
         check(f"unary {name} {T} strided", strided, (arr(T), I64, tup(2), tup(2), arr(out)))
+        if out is T:  # operands of the output's dtype: the 16-byte variant
+            check(f"unary {name} {T} vec",
+                  E.vector_kernel(1, name, numba.np.numpy_support.as_dtype(T)),
+                  (arr(T), arr(T)))
 
 for name in scalar.BINARY:
     for T in (F32, F64, I64) if name not in ("atan2", "logaddexp") else (F32, F64):
@@ -85,6 +89,9 @@ for name in scalar.BINARY:
         check(f"binary {name} {T} scalar", flat_as, (arr(T), T, arr(out), I64))
         check(f"binary {name} {T} strided", strided,
               (arr(T), I64, tup(2), arr(T), I64, tup(2), tup(2), arr(out)))
+        if out is T:
+            check(f"binary {name} {T} vec", E.vector_kernel(2, name, dt),
+                  (arr(T), arr(T), arr(T)))
 
 for name in scalar.TERNARY:
     for T in (F32, F64):
@@ -105,6 +112,10 @@ for S, D in ((F32, F64), (F64, F32), (F32, I64), (I64, F32), (F32, B1), (B1, F32
     check(f"fill {S}->{D}", fill, (arr(D), I64, tup(2), tup(2), S, I64))
     check(f"gather {S}->{D}", gather, (arr(S), I64, arr(I64), arr(D)))
     check(f"scatter {S}->{D}", scatter, (arr(D), I64, arr(I64), arr(S), I64))
+
+for T in (F32, F64, I64, numba.int32):  # the types a 16-byte copy moves
+    check(f"copy {T} vec", E._vector_copier(numba.np.numpy_support.as_dtype(T)),
+          (arr(T), arr(T)))
 
 for acc in (F64, I64):
     rows, cols = R._sum_kernels(acc)

@@ -430,12 +430,12 @@ def test_cuda_register_report_compiles_the_main_kernels_without_spills():
     r = subprocess.run([sys.executable, "-m", "bench.cuda_regs"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    table, _, loops = r.stdout.partition("\n\n")
+    table, _, rest = r.stdout.partition("\n\n")
     assert table.startswith("# ptxas "), r.stdout
     rows = [line.split() for line in table.splitlines()[2:] if line.strip()]
     # three tiles the products pick (float32 small and large, float64), each in four staging
-    # variants (operands 4 (8) or 16 bytes at a time), and four other kernels
-    assert sum(row[0] == "gemm" for row in rows) == 12 and len(rows) == 16, r.stdout
+    # variants (operands 4 (8) or 16 bytes at a time), and six other kernels
+    assert sum(row[0] == "gemm" for row in rows) == 12 and len(rows) == 18, r.stdout
     capped = 0
     for row in rows:
         assert row[-6] == "0/0" and int(row[-3]) >= 1, row
@@ -448,6 +448,13 @@ def test_cuda_register_report_compiles_the_main_kernels_without_spills():
 
     if _nvdisasm() is None:
         return
+    wide, _, loops = rest.partition("\n\n")
+    # the elementwise vector variants read and write global memory 16 bytes at a time
+    vec = [line for line in wide.splitlines() if "(16B)" in line]
+    assert len(vec) == 2, r.stdout
+    for line in vec:
+        loads, stores = (int(v) for v in re.findall(r"(\d+) (?:LDG|STG)[.]E[.]128", line))
+        assert loads >= 4 and stores >= 2, line
     inner = [line.split(": ", 1)[1].split(" | ")[0] for line in loops.splitlines()
              if line.startswith("  gemm")]
     assert len(inner) == 12, r.stdout

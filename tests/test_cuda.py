@@ -727,6 +727,47 @@ def test_flat_kernels_cover_every_element_whatever_the_size(rng):
 
 
 @needs_cuda
+def test_aligned_flat_operands_move_16_bytes_at_a_time(rng, monkeypatch):
+    # operands of the output's size and dtype on 16-byte boundaries take the vector
+    # variant (groups of 4 float32 or 2 8-byte elements, then a tail); others the flat one
+    import importlib
+
+    E = importlib.import_module("jitgrad.kernels.cuda.elementwise")
+    used = []
+    real = E.launch
+
+    def spy(kernel, *args):
+        used.append(kernel.py_func.__name__)
+        return real(kernel, *args)
+
+    monkeypatch.setattr(E, "launch", spy)
+    for dt in (np.float32, np.float64, np.int64):
+        VL = 16 // np.dtype(dt).itemsize
+        for n in (1, VL - 1, VL, VL + 1, 2 * VL + 1, 9 * VL + VL - 1, 37):
+            a = (rng.standard_normal(n + 1) * 10).astype(dt)
+            c = (rng.standard_normal(n + 1) * 10).astype(dt)
+            xa, ya = jitgrad.tensor(a, device="cuda"), jitgrad.tensor(c, device="cuda")
+            x, y = xa[:n], ya[:n]  # on the allocator's (aligned) block starts
+            vec = n >= VL
+            ops = [(lambda: x * y, a[:n] * c[:n], "vec2" if vec else "flat"),
+                   (lambda: -x, -a[:n], "vec" if vec else "flat"),
+                   (lambda: x.clone(), a[:n], "vec" if vec else "flat")]
+            if n > 1:  # views one element off the boundary
+                ops += [(lambda: x[1:] * y[1:], a[1:n] * c[1:n], "flat"),
+                        (lambda: x[1:].clone(), a[1:n], "flat")]
+            for op, want, kernel in ops:
+                used.clear()
+                got = op()
+                assert used == [kernel], (dt, n, kernel, used)
+                assert_allclose(got.cpu().numpy(), want, rtol=1e-6)
+            if dt != np.int64:
+                assert_allclose(x.tanh().cpu().numpy(), np.tanh(a[:n]), rtol=1e-5, atol=1e-6)
+            x.mul_(y)  # in place: each thread reads its groups before it writes them
+            assert_allclose(x.cpu().numpy(), a[:n] * c[:n], rtol=1e-6)
+            assert_allclose(xa.cpu().numpy()[n:], a[n:])  # nothing past the view written
+
+
+@needs_cuda
 def test_views_and_in_place_on_device(rng):
     a = rng.standard_normal((4, 5)).astype(np.float32)
     x = jitgrad.tensor(a, device="cuda")

@@ -10,7 +10,9 @@ checks pointers and strides before it picks a kernel that uses this) and the ele
 
 ``storer(width)`` gives ``store(x, i, src, j)``, writing ``src[j], ..., src[j + width - 1]``
 to ``x[i], ...`` as one vector store, under the same promise (used for shared-memory tiles,
-whose alignment the kernel declares).
+whose alignment the kernel declares). ``putter(width)`` gives ``put(x, i, values)``, writing
+a tuple of `width` values (converted to x's dtype) to ``x[i], ...`` as one vector store (the
+elementwise kernels' results).
 
 In the simulator kernels run as Python, so ``load`` and ``store`` there move the elements one
 by one.
@@ -31,7 +33,8 @@ def width(itemsize: int) -> int:
 def _device_function(kind: str, n: int):
     f = _made.get((kind, n))
     if f is None:
-        make = {"load": (_sim_loader, _gpu_loader), "store": (_sim_storer, _gpu_storer)}[kind]
+        make = {"load": (_sim_loader, _gpu_loader), "store": (_sim_storer, _gpu_storer),
+                "put": (_sim_putter, _gpu_putter)}[kind]
         f = _made[(kind, n)] = make[0](n) if SIM else make[1](n)
     return f
 
@@ -45,6 +48,51 @@ def storer(n: int):
     """The device function store(x, i, src, j): x[i + c] = src[j + c] for c < n, one
     n-element access."""
     return _device_function("store", n)
+
+
+def putter(n: int):
+    """The device function put(x, i, values): x[i + c] = values[c] for c < n (a tuple, each
+    converted to x's dtype), one n-element access."""
+    return _device_function("put", n)
+
+
+def _sim_putter(n: int):
+    def put(x, i, values):
+        for c in range(n):
+            x[i + c] = values[c]
+
+    return cuda.jit(device=True)(put)
+
+
+def _gpu_putter(n: int):
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def put(typingctx, x, i, values):
+        if not (_flat(x) and isinstance(i, types.Integer)
+                and isinstance(values, types.BaseTuple) and len(values) == n):
+            return None
+        T = x.dtype
+
+        def codegen(context, builder, signature, args):
+            tx, ti, tv = signature.args
+            dst = context.make_array(tx)(context, builder, args[0])
+            at = context.cast(builder, args[1], ti, types.intp)
+            elt = context.get_value_type(T)
+            vec = ir.VectorType(elt, n)
+            v = ir.Constant(vec, ir.Undefined)
+            for c in range(n):
+                e = context.cast(builder, builder.extract_value(args[2], c), tv[c], T)
+                v = builder.insert_element(v, e, ir.Constant(ir.IntType(32), c))
+            p = builder.bitcast(builder.gep(dst.data, [at]), vec.as_pointer())
+            builder.store(v, p, align=n * context.get_abi_sizeof(elt))
+            return context.get_dummy_value()
+
+        return types.none(x, i, values), codegen
+
+    return put
 
 
 def _sim_storer(n: int):
