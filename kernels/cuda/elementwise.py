@@ -8,10 +8,11 @@ passed by value) and ``strided`` (any operand layout: each operand is a 1-D base
 index of its element (0, ..., 0) and its element strides, with 0 on broadcast dimensions,
 after adjacent dimensions are merged). All loops are grid-stride loops.
 
-Where every operand of a flat unary or binary kernel is of the output's size and dtype and
-starts on a 16-byte boundary (the host checks), a ``vec`` variant moves 16 bytes per memory
-access (``vector.py``): 4 float32 or 2 float64 per load and store, several loads in flight
-per thread, the last elements that do not fill a group one by one.
+Where every operand of a flat unary or binary kernel (of VEC_MIN elements or more) is of
+the output's size and dtype and starts on a 16-byte boundary (the host checks), a ``vec``
+variant moves 16 bytes per memory access (``vector.py``): 4 float32 or 2 float64 per load
+and store, several loads in flight per thread, the last elements that do not fill a group
+one by one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..elementwise import _NUMBA_TYPES
 from .array import CudaArray, empty, from_host
 from . import vector
 from .launch import launch
-from .runtime import address, config, cuda
+from .runtime import SIM, address, config, cuda
 
 _kernels: dict = {}
 
@@ -166,17 +167,28 @@ def vector_kernel(arity: int, name: str, dtype, table=None):
     return k
 
 
+# Outputs from this many elements on take the vector variant. Below, a kernel's time is its
+# launch's, whichever variant runs, and the host's check would only add to it; the
+# simulator takes it at any size, so CI runs it on tiny shapes.
+VEC_MIN = 0 if SIM else 1 << 16
+
+
 def _vector_ok(out, *ops) -> int:
     """VL (elements per 16 bytes) when a flat kernel's operands can be moved 16 bytes at a
     time: all of out's size and dtype (a kernel view each), each starting on a 16-byte
     boundary; else 0."""
-    dt = out.dtype
-    VL = vector.width(dt.itemsize)
     n = out.shape[0]
-    if VL not in (2, 4) or n < VL:  # 4- and 8-byte types (smaller ones stay per element)
+    if n < VEC_MIN:
         return 0
-    for v in (out,) + ops:
-        if v.dtype != dt or v.shape[0] != n or address(v) % 16:
+    dt = out.dtype
+    isz = dt.itemsize
+    if isz != 4 and isz != 8:  # 4- and 8-byte types (smaller ones stay per element)
+        return 0
+    VL = 16 // isz
+    if n < VL or address(out) & 15:
+        return 0
+    for v in ops:
+        if v.dtype != dt or v.shape[0] != n or address(v) & 15:
             return 0
     return VL
 

@@ -10,6 +10,7 @@ kernel and the whole device plumbing run unchanged, slowly (tiny shapes only).
 from __future__ import annotations
 
 import math
+import operator
 import os
 import time
 import weakref
@@ -381,10 +382,9 @@ else:
     _new = object.__new__
     _FLAT_KEYS: dict = {}
 
-    def address(v) -> int:
-        """The device address of a kernel view's first element (its alignment picks
-        kernels)."""
-        return v.ptr
+    # address(v): the device address of a kernel view's first element (its alignment picks
+    # kernels), read without a Python call
+    address = operator.attrgetter("ptr")
 
     def flat_view(block: Block, offset: int, n: int, dtype: np.dtype):
         """view() of n contiguous elements (dtype: a numpy dtype): the kernel argument
