@@ -19,6 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
+try:
+    from numpy.lib.array_utils import byte_bounds
+except ImportError:  # numpy < 2
+    byte_bounds = np.byte_bounds
+
 from . import _creation
 from . import _ops
 from . import derivatives as D
@@ -59,6 +64,43 @@ def _writable(t: Tensor) -> None:
             "operation.")
 
 
+_OVERLAP = ("unsupported operation: some elements of the input tensor and the written-to "
+            "tensor refer to a single memory location. Please clone() the tensor before "
+            "performing the operation.")
+
+
+def _span(a) -> tuple:
+    """(first byte, byte after the last) of a C-contiguous storage array."""
+    if a.__class__ is np.ndarray:
+        return byte_bounds(a)
+    start = a._offset
+    return start, start + a.size * a.dtype.itemsize
+
+
+def _no_partial_overlap(t: Tensor, args) -> None:
+    """Refuse an in-place write into t from a tensor whose memory t partly shares, as torch
+    does: the result would depend on the order in which elements are written (and so
+    differ between the CPU's loop and the GPU's threads). The same elements (t.add_(t)) are
+    fine; so are layouts torch does not check either (not both C-contiguous)."""
+    d = t._data
+    for a in args:
+        if a.__class__ is not Tensor and not isinstance(a, Tensor):
+            continue
+        s = a._data
+        if s is d or s.__class__ is not d.__class__ or not s.size or not d.size:
+            continue
+        if d.__class__ is np.ndarray:
+            if not np.may_share_memory(d, s):
+                continue
+        elif s._block is not d._block:
+            continue
+        if not (d.flags.c_contiguous and s.flags.c_contiguous):
+            continue
+        (d0, d1), (s0, s1) = _span(d), _span(s)
+        if d0 < s1 and s0 < d1 and (d0, d1) != (s0, s1):
+            raise RuntimeError(_OVERLAP)
+
+
 def _needs_graph(t: Tensor, args, kwargs) -> bool:
     if not grad_mode.state.enabled:
         return False
@@ -81,6 +123,7 @@ def apply(t: Tensor, op, *args, **kwargs) -> Tensor:
     """t.op_(*args): run out-of-place `op`, write the result into t, keep the graph right."""
     check_inplace(t)
     _writable(t)
+    _no_partial_overlap(t, args)
     if not _needs_graph(t, args, kwargs):
         with grad_mode.no_grad():
             res = op(t, *args, **kwargs)
@@ -307,6 +350,7 @@ def _binary_fast(kname: str, op):
             return apply(self, op, other, *args, **kwargs)
         check_inplace(self)
         _writable(self)
+        _no_partial_overlap(self, (other,))
         if kname == "sub":
             _ops._sub_check(self, other)
         _, _, sd, od = _ops.operands(self, other)

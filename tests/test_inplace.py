@@ -200,6 +200,25 @@ def test_failed_inplace_changes_nothing(m, dev):
     assert i._version == 0 and f._version == 0
 
 
+def test_partly_overlapping_inplace_writes_raise_as_in_torch(m, dev):
+    # the result would depend on the order elements are written in (the CPU's loop and the
+    # GPU's threads once disagreed): refused, nothing changed
+    x = m.arange(12.0, device=dev)
+    w = m.arange(12.0, device=dev, requires_grad=True) * 1  # through the graph's path too
+    for op in (lambda: x[4:].add_(x[:-4]), lambda: x[:8].mul_(x[2:10]),
+               lambda: x[4:].copy_(x[:-4]), lambda: x[2:].sub_(x[:-2], alpha=2),
+               lambda: w[1:].mul_(w[:-1])):
+        with pytest.raises(RuntimeError, match="refer to a single memory location"):
+            op()
+    assert x.tolist() == list(range(12)) and x._version == 0
+    assert w.tolist() == list(range(12))
+    x.add_(x)  # the same elements: fine
+    x[::2].add_(x[1::2])  # layouts torch does not check either (disjoint here)
+    want = np.arange(12.0) * 2
+    want[::2] += want[1::2]
+    np.testing.assert_allclose(_np(x), want)
+
+
 def test_no_grad_fast_path_broadcasts_and_counts(m, dev):
     a = m.ones(3, 4, device=dev)
     b = m.arange(4.0, device=dev)
