@@ -69,35 +69,51 @@ _OVERLAP = ("unsupported operation: some elements of the input tensor and the wr
             "performing the operation.")
 
 
-def _span(a) -> tuple:
-    """(first byte, byte after the last) of a C-contiguous storage array."""
+def _dense_span(a):
+    """(first byte, byte after the last) of a storage array whose elements are dense in
+    memory in some order of its dims ("non-overlapping and dense", as torch checks), else
+    None: torch checks overlap only between such layouts."""
+    shape, strides = a.shape, a.strides
+    isz = a.dtype.itemsize
     if a.__class__ is np.ndarray:
-        return byte_bounds(a)
-    start = a._offset
-    return start, start + a.size * a.dtype.itemsize
+        if a.flags.c_contiguous:
+            start = byte_bounds(a)[0]
+            return start, start + a.size * isz
+        start = byte_bounds(a)[0]
+    else:
+        start = a._offset
+        if a._c:
+            return start, start + a.size * isz
+    acc = isz
+    for st, n in sorted((st, n) for st, n in zip(strides, shape) if n != 1):
+        if st != acc:
+            return None
+        acc *= n
+    return start, start + a.size * isz
 
 
-def _no_partial_overlap(t: Tensor, args) -> None:
-    """Refuse an in-place write into t from a tensor whose memory t partly shares, as torch
-    does: the result would depend on the order in which elements are written (and so
-    differ between the CPU's loop and the GPU's threads). The same elements (t.add_(t)) are
-    fine; so are layouts torch does not check either (not both C-contiguous)."""
+def _no_partial_overlap(t: Tensor, args, kwargs=None) -> None:
+    """Refuse an elementwise in-place write into t from a tensor whose memory t partly
+    shares, as torch does: the result would depend on the order elements are written in
+    (the CPU's loop and the GPU's threads once disagreed). The same elements in the same
+    layout (t.add_(t)) are fine; so are layouts torch does not check either (not dense)."""
     d = t._data
-    for a in args:
-        if a.__class__ is not Tensor and not isinstance(a, Tensor):
+    for a in (*args, *kwargs.values()) if kwargs else args:
+        if not isinstance(a, Tensor):
             continue
         s = a._data
         if s is d or s.__class__ is not d.__class__ or not s.size or not d.size:
             continue
         if d.__class__ is np.ndarray:
-            if not np.may_share_memory(d, s):
+            if (d.base is None and s.base is None) or not np.may_share_memory(d, s):
                 continue
         elif s._block is not d._block:
             continue
-        if not (d.flags.c_contiguous and s.flags.c_contiguous):
+        ds, ss = _dense_span(d), _dense_span(s)
+        if ds is None or ss is None:
             continue
-        (d0, d1), (s0, s1) = _span(d), _span(s)
-        if d0 < s1 and s0 < d1 and (d0, d1) != (s0, s1):
+        if ds[0] < ss[1] and ss[0] < ds[1] and not (
+                ds == ss and d.strides == s.strides and d.shape == s.shape):
             raise RuntimeError(_OVERLAP)
 
 
@@ -123,7 +139,6 @@ def apply(t: Tensor, op, *args, **kwargs) -> Tensor:
     """t.op_(*args): run out-of-place `op`, write the result into t, keep the graph right."""
     check_inplace(t)
     _writable(t)
-    _no_partial_overlap(t, args)
     if not _needs_graph(t, args, kwargs):
         with grad_mode.no_grad():
             res = op(t, *args, **kwargs)
@@ -331,11 +346,17 @@ def mask_of(shape: tuple, parts: tuple, dtype, like: Tensor | None = None) -> Te
 
 # --------------------------------------------------------------------------- methods
 
-def method(op):
-    """The in-place method t.op_(...) for out-of-place function `op`."""
+def method(op, elementwise: bool = True):
+    """The in-place method t.op_(...) for out-of-place function `op`; an elementwise one
+    refuses sources that partly share t's memory, as torch does."""
 
-    def inplace(self: Tensor, *args, **kwargs) -> Tensor:
-        return apply(self, op, *args, **kwargs)
+    if elementwise:
+        def inplace(self: Tensor, *args, **kwargs) -> Tensor:
+            _no_partial_overlap(self, args, kwargs)
+            return apply(self, op, *args, **kwargs)
+    else:
+        def inplace(self: Tensor, *args, **kwargs) -> Tensor:
+            return apply(self, op, *args, **kwargs)
 
     inplace.__name__ = getattr(op, "__name__", "op") + "_"
     return inplace
@@ -345,12 +366,12 @@ def _binary_fast(kname: str, op):
     """add_/sub_/mul_/div_: outside the graph, the kernel writes straight into the tensor."""
 
     def inplace(self: Tensor, other, *args, **kwargs) -> Tensor:
+        _no_partial_overlap(self, (other,))
         if (args or kwargs or not isinstance(self._data, np.ndarray)
                 or _needs_graph(self, (other,), {})):
             return apply(self, op, other, *args, **kwargs)
         check_inplace(self)
         _writable(self)
-        _no_partial_overlap(self, (other,))
         if kname == "sub":
             _ops._sub_check(self, other)
         _, _, sd, od = _ops.operands(self, other)
@@ -382,8 +403,9 @@ def methods() -> dict:
         "log_": method(_ops.log), "sqrt_": method(_ops.sqrt), "tanh_": method(_ops.tanh),
         "sigmoid_": method(_ops.sigmoid), "relu_": method(_ops.relu),
         "sign_": method(_ops.sign), "reciprocal_": method(_ops.reciprocal),
-        "copy_": method(overwrite), "fill_": method(filled), "zero_": method(zeroed),
-        "uniform_": method(uniformed), "normal_": method(normaled),
+        "copy_": method(overwrite), "fill_": method(filled, False),
+        "zero_": method(zeroed, False), "uniform_": method(uniformed, False),
+        "normal_": method(normaled, False),
         "nan_to_num_": method(_composite.nan_to_num), "xlogy_": method(_extras.xlogy),
         "frac_": method(_extras.frac),
         "__ipow__": method(_ops.pow), "__imod__": method(_pointwise.remainder),
@@ -399,8 +421,13 @@ def methods() -> dict:
         for name, fn in family.METHODS.items():
             if not name.startswith("_") and not name.endswith("_") and \
                     name + "_" not in table and name in _INPLACE_FAMILY_NAMES:
-                table[name + "_"] = method(fn)
+                table[name + "_"] = method(fn, name not in _NOT_ELEMENTWISE)
     return table
+
+
+# in-place forms that write a region or read a value, not elementwise over their sources
+_NOT_ELEMENTWISE = {"masked_fill", "index_add", "scatter", "scatter_add", "index_fill", "tril",
+                    "triu"}
 
 
 _INPLACE_FAMILY_NAMES = {

@@ -742,7 +742,7 @@ def test_aligned_flat_operands_move_16_bytes_at_a_time(rng, monkeypatch):
 
     monkeypatch.setattr(E, "launch", spy)
     monkeypatch.setattr(E, "VEC_MIN", 0)  # (a GPU takes it from 65536 elements on)
-    for dt in (np.float32, np.float64, np.int64):
+    for dt in (np.float32, np.float64, np.int64, np.int32):
         VL = 16 // np.dtype(dt).itemsize
         for n in (1, VL - 1, VL, VL + 1, 2 * VL + 1, 9 * VL + VL - 1, 37):
             a = (rng.standard_normal(n + 1) * 10).astype(dt)
@@ -761,11 +761,20 @@ def test_aligned_flat_operands_move_16_bytes_at_a_time(rng, monkeypatch):
                 got = op()
                 assert used == [kernel], (dt, n, kernel, used)
                 assert_allclose(got.cpu().numpy(), want, rtol=1e-6)
+            if n >= 2 * VL:  # a view starting VL elements (16 bytes) in: still aligned
+                used.clear()
+                got = (x[VL:] * y[VL:]).cpu().numpy()
+                assert_allclose(got, a[VL:n] * c[VL:n], rtol=1e-6)
+                assert used == ["vec2"], used
             if dt != np.int64:
                 assert_allclose(x.tanh().cpu().numpy(), np.tanh(a[:n]), rtol=1e-5, atol=1e-6)
-            x.mul_(y)  # in place: each thread reads its groups before it writes them
+            # in place (as gradient accumulation writes): each thread reads its groups
+            # before it writes them, and nothing past the view is written
+            used.clear()
+            E.binary("mul", x._data, y._data, x._data.shape, out=x._data)
+            assert used == ["vec2" if vec else "flat"], used
             assert_allclose(x.cpu().numpy(), a[:n] * c[:n], rtol=1e-6)
-            assert_allclose(xa.cpu().numpy()[n:], a[n:])  # nothing past the view written
+            assert_allclose(xa.cpu().numpy()[n:], a[n:])
 
 
 @needs_cuda

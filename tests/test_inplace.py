@@ -205,18 +205,30 @@ def test_partly_overlapping_inplace_writes_raise_as_in_torch(m, dev):
     # GPU's threads once disagreed): refused, nothing changed
     x = m.arange(12.0, device=dev)
     w = m.arange(12.0, device=dev, requires_grad=True) * 1  # through the graph's path too
+    A = m.ones(3, 3, device=dev)
     for op in (lambda: x[4:].add_(x[:-4]), lambda: x[:8].mul_(x[2:10]),
                lambda: x[4:].copy_(x[:-4]), lambda: x[2:].sub_(x[:-2], alpha=2),
-               lambda: w[1:].mul_(w[:-1])):
+               lambda: w[1:].mul_(w[:-1]), lambda: x[:2].lerp_(end=x[1:3], weight=0.5),
+               lambda: A.add_(A.t()),  # the same bytes in another layout
+               lambda: x.view(3, 4).add_(x.view(4, 3).t())):
         with pytest.raises(RuntimeError, match="refer to a single memory location"):
             op()
     assert x.tolist() == list(range(12)) and x._version == 0
     assert w.tolist() == list(range(12))
+    assert A.tolist() == [[1.0] * 3] * 3
     x.add_(x)  # the same elements: fine
+    x.view(3, 4).add_(x.view(3, 4))
     x[::2].add_(x[1::2])  # layouts torch does not check either (disjoint here)
-    want = np.arange(12.0) * 2
+    want = np.arange(12.0) * 4
     want[::2] += want[1::2]
     np.testing.assert_allclose(_np(x), want)
+    # ops that write a region or read a value are not elementwise over their sources
+    v = m.arange(4.0, device=dev, requires_grad=True) * 1
+    v[0] = v[1]
+    v[2:] = v[:2]
+    v.fill_(v[3])
+    v.masked_fill_(v > 0, v[0] * 0)
+    assert v.tolist() == [0.0] * 4
 
 
 def test_no_grad_fast_path_broadcasts_and_counts(m, dev):

@@ -474,8 +474,8 @@ def _product(a: CudaArray, sab: int, b: CudaArray, sbb: int, out: CudaArray, nb:
         hb = 1
     launch(kern, grid, block, A, a0, sab, sam, sak, B, b0, sbb, sbk, sbn,
            o, D, d0, sd[0], sd[1], hb, M, N, K, nb, kc)
-    if fresh and not SIM and kern.targetoptions.get("max_registers"):
-        _check_cap(kern, (np.dtype(a.dtype), shape, va, vb))
+    if fresh and not SIM and REGS is None and kern.targetoptions.get("max_registers"):
+        _check_cap(kern, (np.dtype(a.dtype), shape, va, vb))  # (a cap of CAPS, not forced)
     if ns > 1:  # the chunks' partial products, summed in float64
         from .reduce import sum_
 
