@@ -176,12 +176,14 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
 
 
 def _pinned(t: Tensor, pin: bool) -> Tensor:
-    """t, or (pin_memory=True) its copy in page-locked memory."""
+    """t, or (pin_memory=True) its copy in page-locked memory: a fresh leaf like t."""
     if not pin:
         return t
     from ._ops import pin_memory
 
-    return pin_memory(t)
+    p = pin_memory(t.detach())
+    p._requires_grad = t._requires_grad
+    return p
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:

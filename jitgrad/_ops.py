@@ -908,7 +908,8 @@ def is_pinned(x: Tensor, device=None) -> bool:
         return False
     from . import cuda
 
-    return cuda.is_initialized() and cuda._backend().runtime.is_pinned(x._data)
+    K = cuda._state.get("backend")  # (nothing can be pinned before the backend loads)
+    return K is not None and K.runtime.is_pinned(x._data)
 
 
 def contiguous(x: Tensor):

@@ -396,6 +396,8 @@ def test_pinned_memory_copies_and_flows_gradients(rng):
                  jitgrad.tensor([1.0], pin_memory=True)):
         assert made.is_pinned() and made.device.type == "cpu"
     assert not jitgrad.zeros(2, pin_memory=False).is_pinned()
+    leaf = jitgrad.zeros(2, requires_grad=True, pin_memory=True)  # still a leaf, as in torch
+    assert leaf.is_pinned() and leaf.is_leaf and leaf.requires_grad
     assert_allclose(p.detach().numpy(), xs)
     g = p.cuda(non_blocking=True)
     assert g.is_cuda and g.cpu(memory_format=None).tolist() == xs.tolist()
