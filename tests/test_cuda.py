@@ -85,7 +85,8 @@ def test_one_clear_error_without_a_gpu():
         for make in (lambda: jitgrad.randn(2, device="cuda"),
                      lambda: jitgrad.cuda.Event(enable_timing=True).record(),
                      lambda: jitgrad.cuda.Stream(), jitgrad.cuda.get_device_properties,
-                     jitgrad.cuda.mem_get_info, lambda: jitgrad.ones(2).pin_memory()):
+                     jitgrad.cuda.mem_get_info, lambda: jitgrad.ones(2).pin_memory(),
+                     lambda: jitgrad.cuda.get_device_properties(0)):
             try:
                 make()
             except RuntimeError as e:
@@ -94,9 +95,9 @@ def test_one_clear_error_without_a_gpu():
     """, sim=False)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
-    assert len(lines) == 7 and all("no CUDA GPU or driver was found" in s
-                                   for s in lines[:6]), lines
-    assert lines[6] == "False False"
+    assert len(lines) == 8 and all("no CUDA GPU or driver was found" in s
+                                   for s in lines[:7]), lines
+    assert lines[7] == "False False"
 
 
 @pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda not installed")

@@ -136,6 +136,7 @@ def _index(device) -> int:
         _backend()
         return 0
     if isinstance(device, int) and not isinstance(device, bool):
+        _backend()  # (without a GPU: the one error that says why)
         if device >= device_count():
             raise AssertionError("Invalid device id")  # torch's words for an index
         device = _device("cuda", device)
