@@ -128,6 +128,9 @@ def _nvvm_available() -> bool:
 
 @pytest.mark.skipif(not HAS_NUMBA_CUDA or not _nvvm_available(),
                     reason="needs numba-cuda and NVVM (pip install nvidia-nvvm nvidia-cuda-nvrtc)")
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
+                    reason="compiles for a real GPU, without the simulator: the same check as "
+                           "the suite's pass without it (2 minutes)")
 def test_every_cuda_kernel_compiles_for_a_gpu():
     script = os.path.join(os.path.dirname(__file__), "cuda_ptx_check.py")
     env = dict(os.environ)
