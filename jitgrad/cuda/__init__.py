@@ -57,12 +57,7 @@ def current_device() -> int:
 
 
 def get_device_name(device=None) -> str:
-    _index(device)
-    K = _backend()
-    if K.runtime.SIM:
-        return "numba-cuda simulator"
-    name = K.runtime.cuda.get_current_device().name
-    return name.decode() if isinstance(name, bytes) else str(name)
+    return get_device_properties(device).name
 
 
 def synchronize(device=None) -> None:
@@ -217,9 +212,7 @@ def manual_seed(seed: int) -> None:
     _rng().manual_seed(seed)
 
 
-def manual_seed_all(seed: int) -> None:
-    """The same as ``manual_seed`` (one generator serves every device)."""
-    _rng().manual_seed(seed)
+manual_seed_all = manual_seed  # (one generator serves every device)
 
 
 def seed() -> None:
@@ -227,8 +220,7 @@ def seed() -> None:
     _rng().seed()
 
 
-def seed_all() -> None:
-    _rng().seed()
+seed_all = seed
 
 
 def initial_seed() -> int:

@@ -34,6 +34,7 @@ ALIGN = None if SIM else 16  # shared tiles on 16 bytes, for 16-byte loads (the 
 # takes no alignment)
 FORCE = None  # a tile shape every product uses (the benchmark compares the two)
 REGS = None  # a register cap every kernel made from now on takes instead of CAPS' (0: none)
+SPLIT = None  # how many k chunks every product splits into (tests of the split-K pass)
 
 # Registers per thread the GEMM may use (numba-cuda's max_registers, ptxas's maxrregcount),
 # by (dtype, tile, A staged 16 bytes at a time, B likewise). Left to itself ptxas gives these
@@ -81,7 +82,6 @@ def _check_cap(kern, key: tuple) -> bool:
     SPILLED.add(key)
     _plans.clear()
     return True
-SPLIT = None  # how many k chunks every product splits into (tests of the split-K pass)
 
 
 def _stager(T, L: int, total: int, NT: int, BK: int, R: int):

@@ -117,7 +117,6 @@ class Event:
     an event's time is the host's clock when it is recorded."""
 
     def __init__(self, timing: bool):
-        self.timing = timing
         self._ev = None if SIM else cuda.event(timing=timing)
         self._t = None
 

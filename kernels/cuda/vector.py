@@ -65,7 +65,6 @@ def _sim_putter(n: int):
 
 
 def _gpu_putter(n: int):
-    from llvmlite import ir
     from numba import types
     from numba.extending import intrinsic
 
@@ -78,21 +77,31 @@ def _gpu_putter(n: int):
 
         def codegen(context, builder, signature, args):
             tx, ti, tv = signature.args
-            dst = context.make_array(tx)(context, builder, args[0])
-            at = context.cast(builder, args[1], ti, types.intp)
-            elt = context.get_value_type(T)
-            vec = ir.VectorType(elt, n)
-            v = ir.Constant(vec, ir.Undefined)
-            for c in range(n):
-                e = context.cast(builder, builder.extract_value(args[2], c), tv[c], T)
-                v = builder.insert_element(v, e, ir.Constant(ir.IntType(32), c))
-            p = builder.bitcast(builder.gep(dst.data, [at]), vec.as_pointer())
-            builder.store(v, p, align=n * context.get_abi_sizeof(elt))
+            elems = [context.cast(builder, builder.extract_value(args[2], c), tv[c], T)
+                     for c in range(n)]
+            _store_vector(context, builder, tx, args[0], ti, args[1], elems)
             return context.get_dummy_value()
 
         return types.none(x, i, values), codegen
 
     return put
+
+
+def _store_vector(context, builder, tx, x, ti, i, elems) -> None:
+    """Code for x[i + c] = elems[c] (values of x's element type) as one aligned vector
+    store: the codegen shared by put and store."""
+    from llvmlite import ir
+    from numba import types
+
+    dst = context.make_array(tx)(context, builder, x)
+    at = context.cast(builder, i, ti, types.intp)
+    elt = context.get_value_type(tx.dtype)
+    vec = ir.VectorType(elt, len(elems))
+    v = ir.Constant(vec, ir.Undefined)
+    for c, e in enumerate(elems):
+        v = builder.insert_element(v, e, ir.Constant(ir.IntType(32), c))
+    p = builder.bitcast(builder.gep(dst.data, [at]), vec.as_pointer())
+    builder.store(v, p, align=len(elems) * context.get_abi_sizeof(elt))
 
 
 def _sim_storer(n: int):
@@ -155,23 +164,14 @@ def _gpu_storer(n: int):
         if not (_flat(x) and _flat(src) and x.dtype == src.dtype
                 and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
             return None
-        T = x.dtype
 
         def codegen(context, builder, signature, args):
             tx, ti, tsrc, tj = signature.args
-            dst = context.make_array(tx)(context, builder, args[0])
             frm = context.make_array(tsrc)(context, builder, args[2])
-            at = context.cast(builder, args[1], ti, types.intp)
             j0 = context.cast(builder, args[3], tj, types.intp)
-            elt = context.get_value_type(T)
-            vec = ir.VectorType(elt, n)
-            v = ir.Constant(vec, ir.Undefined)
-            for c in range(n):
-                k = builder.add(j0, ir.Constant(j0.type, c))
-                v = builder.insert_element(v, builder.load(builder.gep(frm.data, [k])),
-                                           ir.Constant(ir.IntType(32), c))
-            p = builder.bitcast(builder.gep(dst.data, [at]), vec.as_pointer())
-            builder.store(v, p, align=n * context.get_abi_sizeof(elt))
+            elems = [builder.load(builder.gep(frm.data, [builder.add(
+                j0, ir.Constant(j0.type, c))])) for c in range(n)]
+            _store_vector(context, builder, tx, args[0], ti, args[1], elems)
             return context.get_dummy_value()
 
         return types.none(x, i, src, j), codegen
