@@ -4,11 +4,12 @@
     python bench/gpu.py --quick    # tiny sizes and a tiny MLP: checks the script itself
                                    # (also under NUMBA_ENABLE_CUDASIM=1: times mean nothing)
 
-Prints: copy bandwidth (the card's reference), elementwise bandwidth in GB/s and as a share
-of copy bandwidth, per-launch overhead (a raw kernel launch, and a whole tiny op through the
-Python path), float32 GEMM TFLOP/s at 4096 (PyTorch with TF32 off), the 10M-element
-``(x*y + x).tanh().sum()`` forward plus backward, and the MLP 784-256-256-10 SGD step at batch
-128. Every figure is a median over rounds, timed with CUDA events after synchronising; the
+Prints: copy bandwidth (the card's reference), elementwise and reduction bandwidth (sum,
+max, argmax, std, a column max) in GB/s and as a share of copy bandwidth, per-launch
+overhead (a raw kernel launch, and a whole tiny op through the Python path), float32 GEMM
+TFLOP/s at 4096 (PyTorch with TF32 off), the 10M-element ``(x*y + x).tanh().sum()`` forward
+plus backward, and the MLP 784-256-256-10 SGD step at batch 128. Every figure is a median
+over rounds, timed with CUDA events after synchronising; the
 first call (compile) is reported apart. Results also go to bench/results/gpu-<time>.json.
 """
 
@@ -203,6 +204,17 @@ def main() -> None:
         ts_ = T(lambda: tx.sum(), reps, rounds)[0] if torch else None
         row("sum bandwidth (GB/s)", 4 * n / js / 1e9, 4 * n / ts_ / 1e9 if ts_ else None,
             "GB/s", f"jitgrad at {4 * n / js / 1e9 / copy_bw:.0%} of copy")
+        # the other reductions (folds): one long axis, then columns (x as rows of 4096)
+        m = 1 if q else 4096
+        for name, fn, reads in (
+                ("max", lambda t: t.max(), 1), ("argmax", lambda t: t.argmax(), 1),
+                ("std", lambda t: t.std(), 2),  # the mean, then the deviations: two reads
+                ("amax(0), 4096 columns", lambda t: t.view(-1, m).amax(0), 1)):
+            jr, _ = J(lambda: fn(x), reps, rounds)
+            tr = T(lambda: fn(tx), reps, rounds)[0] if torch else None
+            row(f"{name} bandwidth (GB/s)", reads * 4 * n / jr / 1e9,
+                reads * 4 * n / tr / 1e9 if tr else None, "GB/s",
+                f"jitgrad at {reads * 4 * n / jr / 1e9 / copy_bw:.0%} of copy")
     x = y = tx = ty = tout = None  # free the large arrays
 
     # ---- launch overhead

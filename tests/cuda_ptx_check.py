@@ -125,11 +125,6 @@ for acc in (F64, I64):
             check(f"sum rows {T}->{O}", rows, (arr(T), arr(O), I64, I64, I64, acc))
             check(f"sum cols {T}->{O}", cols, (arr(T), arr(O), I64, I64, I64, I64, acc))
 for T in (F32, F64, I64):
-    for want_max in (True, False):
-        check(f"extreme {T} {want_max}",
-              R._extreme_kernel(numba.np.numpy_support.as_dtype(T), want_max),
-              (arr(T), arr(T), arr(I64), I64, I64))
-for T in (F32, F64, I64):
     for shape in (MM.SHAPE, MM.LARGE) if T is F32 else (MM.SHAPE,):  # what pick() can use
         for va, vb in ((False, False), (True, False), (False, True), (True, True)):
             # each operand staged an element or 16 bytes at a time

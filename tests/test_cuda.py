@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 import jitgrad
 from op_table import ROWS
@@ -552,7 +552,8 @@ def _sum_shapes():
     from numba import config
 
     if config.ENABLE_CUDASIM:  # the simulator's thresholds: blocks of 4, 16 busy threads
-        return [(1, 100, 1), (3, 40, 1), (9, 5, 1), (1, 9, 2), (2, 7, 3), (5, 3, 4), (1, 1, 1)]
+        return [(1, 100, 1), (3, 40, 1), (9, 5, 1), (1, 9, 2), (1, 70, 2), (2, 7, 3), (5, 3, 4),
+                (1, 1, 1)]
     return [(1, 3_000_000, 1), (3, 1_000_001, 1), (5000, 300, 1), (2, 100_000, 3),
             (64, 1000, 64), (1, 70, 100_000), (1, 1, 1)]
 
@@ -573,6 +574,67 @@ def test_sums_of_every_layout_match_numpy(dtype, rng):
         if dtype != np.int64:  # a mean's scale; accumulated and returned in float64
             half = K.sum_(from_host(a), np.dtype(np.float64), 0.5).get()
             assert_allclose(half, want * 0.5, rtol=1e-12, atol=1e-9, err_msg=str(shape))
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_folds_of_every_layout_match_the_cpu(dtype, rng):
+    # max/min with indices, amax, any/all, prod, every norm, var/std and the backward of an
+    # extreme and of var, in the sums' layouts: rows or columns, one chunk per output or
+    # many, then a second pass over the partials. The CPU's kernels are the reference;
+    # ties (the first index wins, also across chunks), nan (wins) and infinities included.
+    from jitgrad.kernels import cuda as K
+    from jitgrad.kernels import reduce as C
+    from jitgrad.kernels.cuda.array import from_host
+    from jitgrad.kernels.cuda.reduce import chunks
+
+    floating = dtype != np.int64
+    # the shapes take both layouts, each with one pass and with two
+    assert {(i == 1, chunks(*s)[0] > 1) for s in _sum_shapes() for i in [s[2]]} == {
+        (True, True), (True, False), (False, True), (False, False)}
+    for shape in _sum_shapes():
+        o, r, i = shape
+        a = (rng.standard_normal(shape) * 3).astype(dtype)
+        if not floating:
+            a %= 4  # many ties
+        if r > 1:  # the lane's extreme again, later along the axis (perhaps another chunk)
+            a[:, -1, :] = a.max(1)
+            a[:, rng.integers(r), :] = a.min(1)
+        if floating and r > 2:
+            a[0, r // 2, 0] = -np.inf
+            if o * i > 1:
+                a[-1, r - 2, -1] = np.nan  # one lane with a nan, away from its first element
+        dev = from_host(a)
+        for want_max in (True, False):
+            v, k = K.extreme(dev, want_max)
+            cv, ck = C.extreme(a, want_max)
+            assert_array_equal(v.get(), cv, err_msg=str(shape))
+            assert_array_equal(k.get(), ck, err_msg=str(shape))
+            assert_array_equal(K.amax(dev, want_max).get(), C.amax(a, want_max))
+        nz = np.where(rng.random(shape) < 0.5, a, 0).astype(dtype) if r > 1 else a
+        for want_all in (True, False):
+            for src in (nz, nz != 0):
+                got = K.any_all(from_host(src), want_all, np.bool_).get()
+                assert_array_equal(got, C.any_all(src, want_all, np.bool_), err_msg=str(shape))
+        p = (1 + 0.05 * a) if floating else a % 3
+        p = np.nan_to_num(p.astype(dtype), posinf=2, neginf=-2)
+        assert_allclose(K.prod(from_host(p), p.dtype).get(), C.prod(p, p.dtype), rtol=1e-5)
+        if not floating:
+            continue
+        finite = np.nan_to_num(a, nan=1.5, posinf=4.0, neginf=-4.0)
+        for q in (0.0, 1.0, 2.0, np.inf, -np.inf, 3.0, 0.5):
+            assert_allclose(K.vector_norm(dev, q).get(), C.vector_norm(a, q), rtol=1e-5,
+                            err_msg=f"{shape} p={q}")
+        for corr, take_sqrt in ((1.0, False), (0.0, True)):
+            got = K.moments(from_host(finite + 1e3), corr, take_sqrt).get()
+            assert_allclose(got, C.moments(finite + 1e3, corr, take_sqrt), rtol=1e-4,
+                            atol=1e-6, err_msg=str(shape))
+        g = rng.standard_normal((o, i)).astype(dtype)
+        ext = C.amax(finite, True)
+        assert_allclose(K.extreme_backward(from_host(g), from_host(finite), from_host(ext))
+                        .get(), C.extreme_backward(g, finite, ext), rtol=1e-6)
+        assert_allclose(K.var_backward(from_host(g), from_host(finite), 0.5).get(),
+                        C.var_backward(g, finite, 0.5), rtol=1e-5, atol=1e-6)
 
 
 @needs_cuda

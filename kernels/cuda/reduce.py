@@ -1,20 +1,28 @@
 """Reductions for CUDA over the same contiguous (outer, r, inner) blocks as the CPU
-(``reduce.as_3d`` makes them for both): one block of threads per output element, each thread
-striding over r, then a tree reduction in shared memory. Float sums accumulate in float64 as
-on the CPU.
+(``reduce.as_3d`` makes them for both), with float64 accumulators for floats as on the CPU.
+
+Two layouts: a last axis (inner == 1) gives each output a block of threads (strided,
+coalesced reads, then a tree in shared memory); an inner axis gives each output a thread,
+neighbouring threads on neighbouring columns. A long axis with few outputs is cut into
+chunks reduced in parallel, then a second launch combines each output's partials
+(``chunks``). Sums have kernels of their own; every other reduction is a ``Fold``.
 """
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
+from .. import reduce as _cpu_reduce
 from ..reduce import as_3d, from_3d  # noqa: F401  (layout helpers shared with the CPU)
-from .array import CudaArray, empty
+from .array import CudaArray, empty, from_host
 from .launch import launch
 from .runtime import block_size, blocks, config, cuda, max_threads
 
-__all__ = ["sum_", "extreme"]
+__all__ = ["sum_", "extreme", "prod", "prod_backward", "moments", "var_backward", "vector_norm",
+           "any_all", "amax", "extreme_backward"]
 _kernels: dict = {}
 
 
@@ -95,9 +103,34 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def chunks(outer: int, r: int, inner: int) -> tuple:
+    """(nchunk, chunk): how a reduction of an (outer, r, inner) block splits its axis. A long
+    axis with few outputs is cut into chunks of `chunk` that blocks (rows, inner == 1) or
+    threads (columns) reduce in parallel; a second launch then combines each lane's
+    partials. The split depends only on the shape and the device, so results are the same
+    on every run."""
+    lanes = outer * inner
+    B = block_size()
+    busy = max_threads()
+    if inner == 1:
+        # enough rows to fill the card, or rows short enough for one block: one chunk each
+        n = 1 if lanes * B >= busy or r <= 8 * B else min(_ceil(busy, lanes * B),
+                                                        _ceil(r, 8 * B))
+    else:
+        # a quarter of the card's threads or short columns: one chunk each. Up to 128 rows
+        # on a GPU (a bias gradient over a batch) one pass is quicker than a second launch;
+        # the simulator's 4-thread blocks chunk almost every column, so CI runs both passes
+        n = (1 if lanes >= busy // 4 or r <= B // 2 else
+             min(_ceil(busy, lanes), _ceil(r, 32), 1024))
+    if n == 1:
+        return 1, r
+    chunk = _ceil(r, n)
+    return _ceil(r, chunk), chunk  # no empty last chunk
+
+
 def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
-    """Sum a contiguous (outer, r, inner) array over axis 1, times `scale`. A long axis with
-    few outputs is split into chunks that blocks sum in parallel, then the partials."""
+    """Sum a contiguous (outer, r, inner) array over axis 1, times `scale` (a long axis with
+    few outputs in chunks, then their partials: see ``chunks``)."""
     outer, r, inner = a3.shape
     out = empty((outer, inner), out_dtype)
     if out.size == 0:
@@ -106,116 +139,27 @@ def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
     acc = numba.float64 if floating else numba.int64
     acc_np = np.float64 if floating else np.int64
     sc = np.float64(scale) if floating else np.int64(scale)
-    one = acc_np(1)
     rows, cols = _sum_kernels(acc)
     B = block_size()
     lanes = outer * inner
-    busy = max_threads()
-    if inner == 1:
-        # enough rows to fill the card, or rows short enough for one block: one chunk each
-        nchunk = 1 if lanes * B >= busy or r <= 8 * B else min(_ceil(busy, lanes * B),
-                                                             _ceil(r, 8 * B))
-        if nchunk == 1:
+    nchunk, chunk = chunks(outer, r, inner)
+    if nchunk == 1:
+        if inner == 1:
             launch(rows, blocks(lanes), B, a3.flat(), out.flat(), r, r, 1, sc)
-            return out
-        chunk = _ceil(r, nchunk)
-        part = empty((lanes * nchunk,), acc_np)
+        else:
+            launch(cols, *config(lanes), a3.flat(), out.flat(), r, inner, r, 1, sc)
+        return out
+    part = empty((lanes * nchunk,), acc_np)
+    one = acc_np(1)
+    if inner == 1:
         launch(rows, blocks(lanes * nchunk), B, a3.flat(), part.flat(), r, chunk, nchunk, one)
         launch(rows, blocks(lanes), B, part.flat(), out.flat(), nchunk, nchunk, 1, sc)
-        return out
-    # a quarter of the card's threads or short columns: one chunk each. Up to 128 rows on a
-    # GPU (a bias gradient over a batch) one pass is quicker than a second launch; the
-    # simulator's 4-thread blocks chunk almost every column, so CI runs both passes
-    nchunk = (1 if lanes >= busy // 4 or r <= B // 2 else
-              min(_ceil(busy, lanes), _ceil(r, 32), 1024))
-    if nchunk == 1:
-        launch(cols, *config(lanes), a3.flat(), out.flat(), r, inner, r, 1, sc)
-        return out
-    chunk = _ceil(r, nchunk)
-    part = empty((nchunk * lanes,), acc_np)
-    launch(cols, *config(nchunk * lanes), a3.flat(), part.flat(), r, inner, chunk, nchunk, one)
-    launch(cols, *config(lanes), part.flat(), out.flat(), nchunk, lanes, nchunk, 1, sc)
+    else:
+        launch(cols, *config(nchunk * lanes), a3.flat(), part.flat(), r, inner, chunk, nchunk,
+               one)
+        launch(cols, *config(lanes), part.flat(), out.flat(), nchunk, lanes, nchunk, 1, sc)
     return out
 
-
-def _extreme_kernel(dtype, want_max: bool):
-    key = ("extreme", np.dtype(dtype), want_max)
-    k = _kernels.get(key)
-    if k is not None:
-        return k
-    B = block_size()
-    T = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit(device=True)
-    def better(v, i, b, j):
-        """Whether (v, i) beats (b, j): nan wins, then the larger (smaller) value, then the
-        first index."""
-        if b != b:
-            return v != v and i < j
-        if v != v:
-            return True
-        if v == b:
-            return i < j
-        return v > b if want_max else v < b
-
-    @cuda.jit
-    def k(a, vals, idx, r, inner):
-        """vals[o, j], idx[o, j] = max (min) of a[o, :, j] and its first index; nan wins"""
-        sv = cuda.shared.array(B, T)
-        si = cuda.shared.array(B, numba.int64)
-        t = cuda.threadIdx.x
-        for o in range(cuda.blockIdx.x, vals.size, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
-            bv = a[base]
-            bi = -1  # -1: this thread has seen nothing yet
-            for q in range(t, r, B):
-                v = a[base + q * inner]
-                if bi < 0 or better(v, q, bv, bi):
-                    bv = v
-                    bi = q
-            sv[t] = bv
-            si[t] = bi
-            cuda.syncthreads()
-            s = B // 2
-            while s > 0:
-                if t < s and si[t + s] >= 0 and (
-                        si[t] < 0 or better(sv[t + s], si[t + s], sv[t], si[t])):
-                    sv[t] = sv[t + s]
-                    si[t] = si[t + s]
-                cuda.syncthreads()
-                s //= 2
-            if t == 0:
-                vals[o] = sv[0]
-                idx[o] = si[0]
-            cuda.syncthreads()
-
-    _kernels[key] = k
-    return k
-
-
-def extreme(a3: CudaArray, want_max: bool):
-    """Max or min of a contiguous (outer, r, inner) array over axis 1, with int64 indices."""
-    outer, r, inner = a3.shape
-    vals = empty((outer, inner), a3.dtype)
-    idx = empty((outer, inner), np.int64)
-    if vals.size:
-        k = _extreme_kernel(a3.dtype, want_max)
-        g, _ = config(vals.size * block_size())
-        launch(k, g, block_size(), a3.flat(), vals.flat(), idx.flat(), r, inner)
-    return vals, idx
-
-
-# ==== The rest of the reductions family: products, moments, norms, any/all, amax and the
-# ==== fused backward kernels of the value-selecting reductions. Same (outer, r, inner)
-# ==== blocks; one block of threads per output lane (o, j); float accumulators float64.
-
-import math  # noqa: E402
-
-from .. import reduce as _cpu_reduce  # noqa: E402
-from .array import from_host  # noqa: E402
-
-__all__ += ["prod", "prod_backward", "moments", "var_backward", "vector_norm", "any_all",
-            "amax", "extreme_backward"]
 
 _F64 = numba.float64
 
@@ -228,6 +172,7 @@ def _get(key, make):
 
 
 def _launch(k, lanes: int, *args) -> None:
+    """Launch block-per-lane kernel `k` over `lanes` lanes."""
     B = block_size()
     g, _ = config(lanes * B)
     launch(k, g, B, *args)
@@ -240,9 +185,10 @@ def _host(fn, *args):
     return _to_device(fn(*_to_host(args, [])))
 
 
-def lanes_of(g, dtype, n: int):
+def lanes_of(g, dtype, n: int) -> CudaArray:
     """A reduced-shape operand (CudaArray or host number/array) as a contiguous 1-D device
-    array of `dtype` and n elements."""
+    array of `dtype` and n elements. (Hold it while a launch uses its ``flat()``: under the
+    simulator a kernel view does not keep its memory.)"""
     if not isinstance(g, CudaArray):
         g = from_host(np.broadcast_to(np.asarray(g, dtype=dtype), (n,)).copy())
     if g.dtype != dtype:
@@ -251,7 +197,7 @@ def lanes_of(g, dtype, n: int):
         g = g.copy()
     if g.size != n:
         g = g.reshape(-1).broadcast_to((n,)).copy()
-    return g.reshape(n).flat() if g.ndim != 1 else g.flat()
+    return g.reshape(n) if g.ndim != 1 else g
 
 
 @cuda.jit(device=True)
@@ -265,56 +211,362 @@ def tree_sum(sh, t, B):
         s //= 2
 
 
+# ----------------------------------------------------------------------------- folds
+# Every other reduction is a fold: a state (x, y) starts from init(first element, the lane's
+# center, ik, fk), takes each element with step(x, y, v, q, ...) (q: its position along the
+# axis), combines with another state through merge (associative: the tree and the second
+# pass use it) and becomes the result through finish. One pair of kernel skeletons (rows
+# and columns, chunked like the sums: see ``chunks``) runs every fold.
+
+class Fold:
+    """A reduction as device functions over a state (x, y): x of type tx(T) for elements of
+    type T, y of type ty. `has_y`: y is a second result (the extreme's index), kept in the
+    partials and written out; otherwise y is a constant of the lane (its center) or
+    unused."""
+
+    def __init__(self, name, init, step, merge, finish, tx, ty, has_y=False):
+        self.name, self.init, self.step, self.merge, self.finish = name, init, step, merge, finish
+        self.tx, self.ty, self.has_y = tx, ty, has_y
+
+
 @cuda.jit(device=True)
-def tree_max_nan(sh, t, B, want_max):
-    """Max (min) of sh[0:B] into sh[0]; nan propagates."""
-    s = B // 2
-    while s > 0:
-        if t < s:
-            b = sh[t]
-            v = sh[t + s]
-            if b == b and (v != v or (v > b if want_max else v < b)):
-                sh[t] = v
-        cuda.syncthreads()
-        s //= 2
+def _same(x, y, ik, fk):
+    return x, y
 
 
-def _prod_kernel(acc_type):
+@cuda.jit(device=True)
+def _better(v, i, b, j, want_max):
+    """Whether (v, i) beats (b, j): nan wins, then the larger (smaller) value, then the
+    first index."""
+    if b != b:
+        return v != v and i < j
+    if v != v:
+        return True
+    if v == b:
+        return i < j
+    return v > b if want_max else v < b
+
+
+@cuda.jit(device=True)
+def _ext_init(seed, c, ik, fk):
+    return seed, -1  # index -1: nothing seen yet
+
+
+@cuda.jit(device=True)
+def _ext_step(x, y, v, q, ik, fk):
+    if y < 0 or _better(v, q, x, y, ik != 0):
+        return v, q
+    return x, y
+
+
+@cuda.jit(device=True)
+def _ext_merge(x, y, x2, y2, ik, fk):
+    if y2 >= 0 and (y < 0 or _better(x2, y2, x, y, ik != 0)):
+        return x2, y2
+    return x, y
+
+
+EXTREME = Fold("extreme", _ext_init, _ext_step, _ext_merge, _same, lambda T: T, numba.int64,
+               has_y=True)
+
+
+@cuda.jit(device=True)
+def _prod_init(seed, c, ik, fk):
+    return 1, 0
+
+
+@cuda.jit(device=True)
+def _prod_step(x, y, v, q, ik, fk):
+    return x * v, y
+
+
+@cuda.jit(device=True)
+def _prod_merge(x, y, x2, y2, ik, fk):
+    return x * x2, y
+
+
+PROD = Fold("prod", _prod_init, _prod_step, _prod_merge, _same,
+            lambda T: numba.float64 if isinstance(T, numba.types.Float) else numba.int64,
+            numba.int64)
+
+
+@cuda.jit(device=True)
+def _anyall_init(seed, c, ik, fk):
+    return ik, 0  # all: 1 until a zero; any: 0 until a non-zero
+
+
+@cuda.jit(device=True)
+def _anyall_step(x, y, v, q, ik, fk):
+    if (v != 0) != (ik != 0):
+        return 1 - ik, y
+    return x, y
+
+
+@cuda.jit(device=True)
+def _anyall_merge(x, y, x2, y2, ik, fk):
+    if x2 != ik:
+        return x2, y
+    return x, y
+
+
+@cuda.jit(device=True)
+def _anyall_finish(x, y, ik, fk):
+    return x != 0, y
+
+
+ANY_ALL = Fold("any_all", _anyall_init, _anyall_step, _anyall_merge, _anyall_finish,
+               lambda T: numba.int64, numba.int64)
+
+NORM_ZERO, NORM_ONE, NORM_TWO, NORM_INF, NORM_NEG_INF, NORM_P = range(6)
+
+
+@cuda.jit(device=True)
+def _extreme_abs(v, b, kind):
+    """The running max (NORM_INF) or min of |a|; nan sticks."""
+    if b != b:
+        return b
+    if v != v or (v > b if kind == NORM_INF else v < b):
+        return v
+    return b
+
+
+@cuda.jit(device=True)
+def _norm_init(seed, c, ik, fk):
+    if ik == NORM_INF or ik == NORM_NEG_INF:
+        return abs(_F64(seed)), 0
+    return _F64(0), 0
+
+
+@cuda.jit(device=True)
+def _norm_step(x, y, v, q, ik, fk):
+    a = abs(_F64(v))
+    if ik == NORM_INF or ik == NORM_NEG_INF:
+        return _extreme_abs(a, x, ik), y
+    if ik == NORM_ZERO:
+        return x + (1.0 if a != 0 else 0.0), y
+    if ik == NORM_ONE:
+        return x + a, y
+    if ik == NORM_TWO:
+        return x + a * a, y
+    return x + a ** fk, y
+
+
+@cuda.jit(device=True)
+def _norm_merge(x, y, x2, y2, ik, fk):
+    if ik == NORM_INF or ik == NORM_NEG_INF:
+        return _extreme_abs(x2, x, ik), y
+    return x + x2, y
+
+
+@cuda.jit(device=True)
+def _norm_finish(x, y, ik, fk):
+    if ik == NORM_TWO:
+        return math.sqrt(x), y
+    if ik == NORM_P:
+        return x ** (1.0 / fk), y
+    return x, y
+
+
+NORM = Fold("norm", _norm_init, _norm_step, _norm_merge, _norm_finish,
+            lambda T: numba.float64, numba.int64)
+
+
+@cuda.jit(device=True)
+def _centered_init(seed, c, ik, fk):
+    return _F64(0), _F64(c)  # y: the lane's center
+
+
+@cuda.jit(device=True)
+def _sq_dev_step(x, y, v, q, ik, fk):
+    d = _F64(v) - y
+    return x + d * d, y
+
+
+@cuda.jit(device=True)
+def _add_merge(x, y, x2, y2, ik, fk):
+    return x + x2, y
+
+
+@cuda.jit(device=True)
+def _moments_finish(x, y, ik, fk):
+    v = x / fk
+    return (math.sqrt(v) if ik else v), y
+
+
+# the sum of squared deviations from the lane's mean (the center), over dof = fk
+MOMENTS = Fold("moments", _centered_init, _sq_dev_step, _add_merge, _moments_finish,
+               lambda T: numba.float64, numba.float64)
+
+
+@cuda.jit(device=True)
+def _count_step(x, y, v, q, ik, fk):
+    return x + (1.0 if _F64(v) == y else 0.0), y
+
+
+# how many elements equal the lane's center (its extreme: the ties that share a gradient)
+COUNT_EQUAL = Fold("count_equal", _centered_init, _count_step, _add_merge, _same,
+                   lambda T: numba.float64, numba.float64)
+
+
+def _fold_kernels(op: Fold, T, part: bool, final: bool):
+    """(rows, cols) kernels of fold `op` over arrays of numba type T: elements (part False)
+    or partial states (part True: x in `a`, y in `ay`); writing finished results (final)
+    or partial states."""
+    key = ("fold", op.name, T, part, final)
+    k = _kernels.get(key)
+    if k is not None:
+        return k
     B = block_size()
+    TX, TY = op.tx(T), op.ty
+    init, step, merge, finish = op.init, op.step, op.merge, op.finish
+
+    if not part:
+        @cuda.jit(device=True)
+        def take(a, ay, i, q, x, y, ik, fk):
+            return step(x, y, a[i], q, ik, fk)
+    elif op.has_y:
+        @cuda.jit(device=True)
+        def take(a, ay, i, q, x, y, ik, fk):
+            return merge(x, y, a[i], ay[i], ik, fk)
+    else:
+        @cuda.jit(device=True)
+        def take(a, ay, i, q, x, y, ik, fk):
+            return merge(x, y, a[i], y, ik, fk)
+
+    if final and op.has_y:
+        @cuda.jit(device=True)
+        def put(px, py, w, x, y, ik, fk):
+            fx, fy = finish(x, y, ik, fk)
+            px[w] = fx
+            py[w] = fy
+    elif final:
+        @cuda.jit(device=True)
+        def put(px, py, w, x, y, ik, fk):
+            px[w] = finish(x, y, ik, fk)[0]
+    elif op.has_y:
+        @cuda.jit(device=True)
+        def put(px, py, w, x, y, ik, fk):
+            px[w] = x
+            py[w] = y
+    else:
+        @cuda.jit(device=True)
+        def put(px, py, w, x, y, ik, fk):
+            px[w] = x
 
     @cuda.jit
-    def k(a, out, r, inner):
-        """out[o, j] = prod over k of a[o, k, j]"""
-        sh = cuda.shared.array(B, acc_type)
+    def rows(a, ay, px, py, center, r, chunk, nchunk, ik, fk):
+        """work item w = (lane o, chunk): a block folds a[o, chunk], then a tree"""
+        shx = cuda.shared.array(B, TX)
+        shy = cuda.shared.array(B, TY)
         t = cuda.threadIdx.x
-        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
-            acc = acc_type(1)
-            for q in range(t, r, B):
-                acc *= a[base + q * inner]
-            sh[t] = acc
+        nc = center.size
+        for w in range(cuda.blockIdx.x, px.size, cuda.gridDim.x):
+            o = w // nchunk
+            lo = (w - o * nchunk) * chunk
+            hi = min(r, lo + chunk)
+            base = o * r
+            x0, y0 = init(a[base], center[o % nc], ik, fk)
+            x = TX(x0)
+            y = TY(y0)
+            for q in range(lo + t, hi, B):
+                x, y = take(a, ay, base + q, q, x, y, ik, fk)
+            shx[t] = x
+            shy[t] = y
             cuda.syncthreads()
             s = B // 2
             while s > 0:
                 if t < s:
-                    sh[t] *= sh[t + s]
+                    x, y = merge(shx[t], shy[t], shx[t + s], shy[t + s], ik, fk)
+                    shx[t] = x
+                    shy[t] = y
                 cuda.syncthreads()
                 s //= 2
             if t == 0:
-                out[o] = sh[0]
+                put(px, py, w, shx[0], shy[0], ik, fk)
             cuda.syncthreads()
+
+    @cuda.jit
+    def cols(a, ay, px, py, center, r, inner, chunk, nchunk, ik, fk):
+        """work item w = (chunk, lane): a thread folds its lane's chunk, neighbouring
+        threads on neighbouring columns (coalesced)"""
+        lanes = px.size // nchunk
+        nc = center.size
+        for w in range(cuda.grid(1), px.size, cuda.gridsize(1)):
+            c = w // lanes
+            lane = w - c * lanes
+            o = lane // inner
+            base = o * r * inner + (lane - o * inner)
+            lo = c * chunk
+            hi = min(r, lo + chunk)
+            x0, y0 = init(a[base], center[lane % nc], ik, fk)
+            x = TX(x0)
+            y = TY(y0)
+            for q in range(lo, hi):
+                x, y = take(a, ay, base + q * inner, q, x, y, ik, fk)
+            put(px, py, w, x, y, ik, fk)
+
+    k = _kernels[key] = (rows, cols)
     return k
 
 
-def prod(a3: CudaArray, out_dtype) -> CudaArray:
-    """Product of a contiguous (outer, r, inner) array over axis 1, in `out_dtype`."""
+def fold(op: Fold, a3: CudaArray, out_dtype, ik: int = 0, fk: float = 0.0,
+         center: CudaArray | None = None):
+    """Fold `op` over axis 1 of a contiguous (outer, r, inner) array with r >= 1: (result,
+    second result or None), each of shape (outer, inner). `center`: a float64 value per
+    lane (``lanes_of``) that init receives."""
     outer, r, inner = a3.shape
+    if r == 0:
+        raise ValueError(f"a fold ({op.name}) over an empty axis: shape {a3.shape}")
     out = empty((outer, inner), out_dtype)
-    if out.size:
-        acc = numba.float64 if a3.dtype.kind == "f" else numba.int64
-        k = _get(("prod", acc), lambda: _prod_kernel(acc))
-        _launch(k, out.size, a3.flat(), out.flat(), r, inner)
-    return out
+    out_y = empty((outer, inner), np.dtype(np.int64)) if op.has_y else None
+    if out.size == 0:
+        return out, out_y
+    lanes = outer * inner
+    T = numba.from_dtype(a3.dtype)
+    a = a3.flat()
+    c = center.flat() if center is not None else a  # a dummy for folds without centers
+    ik, fk = np.int64(ik), np.float64(fk)
+    B = block_size()
+    nchunk, chunk = chunks(outer, r, inner)
+
+    def go(part, final, src, src_y, dst, dst_y, T, r, i, chunk, nchunk):
+        rows, cols = _fold_kernels(op, T, part, final)
+        if i == 1:
+            launch(rows, blocks(dst.size), B, src, src_y, dst, dst_y, c, r, chunk, nchunk,
+                   ik, fk)
+        else:
+            launch(cols, *config(dst.size), src, src_y, dst, dst_y, c, r, i, chunk, nchunk,
+                   ik, fk)
+
+    # Unused arrays (y where the fold has none) are stood in for by the source, which no
+    # kernel writes: the simulator copies each argument in and out, so an output passed
+    # twice would be overwritten by its unchanged second copy.
+    fo = out.flat()
+    if nchunk == 1:
+        go(False, True, a, a, fo, out_y.flat() if op.has_y else a, T, r, inner, r, 1)
+        return out, out_y
+    TX = op.tx(T)
+    # (the partials' arrays stay referenced: a kernel view does not hold its memory)
+    part_x = empty((lanes * nchunk,), numba.np.numpy_support.as_dtype(TX))
+    part_y = empty((lanes * nchunk,), np.dtype(np.int64)) if op.has_y else None
+    px = part_x.flat()
+    py = part_y.flat() if op.has_y else a
+    go(False, False, a, a, px, py, T, r, inner, chunk, nchunk)
+    # the partials: (lanes, nchunk) after rows, (nchunk, lanes) after columns
+    if not op.has_y:
+        py = px
+    fy = out_y.flat() if op.has_y else px
+    if inner == 1:
+        go(True, True, px, py, fo, fy, TX, nchunk, 1, nchunk, 1)
+    else:
+        go(True, True, px, py, fo, fy, TX, nchunk, lanes, nchunk, 1)
+    return out, out_y
+
+
+def extreme(a3: CudaArray, want_max: bool):
+    """Max or min of a contiguous (outer, r, inner) array over axis 1, with int64 indices
+    (the first of ties; nan wins)."""
+    return fold(EXTREME, a3, a3.dtype, int(bool(want_max)))
 
 
 def _prod_backward_kernel():
@@ -345,153 +597,40 @@ def prod_backward(g, x3: CudaArray) -> CudaArray:
         n = outer * inner
         k = _get(("prod_backward",), _prod_backward_kernel)
         gr, bl = config(n)
-        launch(k, gr, bl, lanes_of(g, x3.dtype, n), x3.flat(), out.flat(), r, inner, n)
+        gl = lanes_of(g, x3.dtype, n)
+        launch(k, gr, bl, gl.flat(), x3.flat(), out.flat(), r, inner, n)
     return out
 
 
-def _moments_kernel():
-    B = block_size()
 
-    @cuda.jit
-    def k(a, out, r, inner, dof, take_sqrt):
-        """out[o, j] = sum_k (a[o, k, j] - mean)^2 / dof (two passes), or its square root"""
-        sh = cuda.shared.array(B, numba.float64)
-        t = cuda.threadIdx.x
-        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
-            acc = _F64(0)
-            for q in range(t, r, B):
-                acc += a[base + q * inner]
-            sh[t] = acc
-            cuda.syncthreads()
-            tree_sum(sh, t, B)
-            mean = sh[0] / r
-            cuda.syncthreads()
-            acc = _F64(0)
-            for q in range(t, r, B):
-                d = a[base + q * inner] - mean
-                acc += d * d
-            sh[t] = acc
-            cuda.syncthreads()
-            tree_sum(sh, t, B)
-            if t == 0:
-                v = sh[0] / dof
-                out[o] = math.sqrt(v) if take_sqrt else v
-            cuda.syncthreads()
-    return k
-
-
-def moments(a3: CudaArray, correction: float, take_sqrt: bool) -> CudaArray:
-    """var (std with `take_sqrt`) of a float (outer, r, inner) block over axis 1, divided by
-    max(0, r - correction)."""
-    outer, r, inner = a3.shape
-    if r == 0:
-        return _host(_cpu_reduce.moments, a3, correction, take_sqrt)
-    out = empty((outer, inner), a3.dtype)
+def _filled(shape, dtype, value) -> CudaArray:
+    out = empty(shape, dtype)
     if out.size:
-        k = _get(("moments",), _moments_kernel)
-        _launch(k, out.size, a3.flat(), out.flat(), r, inner,
-                np.float64(max(0.0, r - correction)), bool(take_sqrt))
+        out.fill(value)
     return out
 
 
-def _var_backward_kernel():
-    B = block_size()
-
-    @cuda.jit
-    def k(g, x, out, r, inner, scale, lanes):
-        """out[o, k, j] = scale * g[o, j] * (x[o, k, j] - mean_k x[o, k, j])"""
-        sh = cuda.shared.array(B, numba.float64)
-        t = cuda.threadIdx.x
-        for o in range(cuda.blockIdx.x, lanes, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
-            acc = _F64(0)
-            for q in range(t, r, B):
-                acc += x[base + q * inner]
-            sh[t] = acc
-            cuda.syncthreads()
-            tree_sum(sh, t, B)
-            mean = sh[0] / r
-            c = scale * g[o]
-            for q in range(t, r, B):
-                i = base + q * inner
-                out[i] = c * (x[i] - mean)
-            cuda.syncthreads()
-    return k
+def amax(a3: CudaArray, want_max: bool) -> CudaArray:
+    """Max (or min) of an (outer, r, inner) block over axis 1, r >= 1; nan propagates."""
+    src = a3.astype(np.uint8) if a3.dtype == np.bool_ else a3  # compare bools as uint8
+    vals, _ = extreme(src, want_max)
+    return vals if vals.dtype == a3.dtype else vals.astype(a3.dtype)
 
 
-def var_backward(g, x3: CudaArray, scale: float) -> CudaArray:
-    """scale * g * (x - mean(x)) over axis 1 of a float (outer, r, inner) block."""
-    outer, r, inner = x3.shape
-    out = empty(x3.shape, x3.dtype)
-    if out.size:
-        n = outer * inner
-        k = _get(("var_backward",), _var_backward_kernel)
-        _launch(k, n, lanes_of(g, x3.dtype, n), x3.flat(), out.flat(), r, inner,
-                np.float64(scale), n)
-    return out
+def any_all(a3: CudaArray, want_all: bool, out_dtype) -> CudaArray:
+    """all (or any) of the non-zero tests of an (outer, r, inner) block over axis 1."""
+    if a3.shape[1] == 0:
+        return _filled((a3.shape[0], a3.shape[2]), out_dtype, bool(want_all))
+    out, _ = fold(ANY_ALL, a3, np.bool_, int(bool(want_all)))
+    return out if out.dtype == np.dtype(out_dtype) else out.astype(out_dtype)
 
 
-NORM_ZERO, NORM_ONE, NORM_TWO, NORM_INF, NORM_NEG_INF, NORM_P = range(6)
-
-
-@cuda.jit(device=True)
-def _extreme_abs(v, b, kind):
-    """The running max (NORM_INF) or min of |a|; nan sticks."""
-    if b != b:
-        return b
-    if v != v or (v > b if kind == NORM_INF else v < b):
-        return v
-    return b
-
-
-def _norm_kernel():
-    B = block_size()
-
-    @cuda.jit
-    def k(a, out, r, inner, kind, p):
-        """out[o, j] = ||a[o, :, j]||_p"""
-        sh = cuda.shared.array(B, numba.float64)
-        t = cuda.threadIdx.x
-        extreme = kind == NORM_INF or kind == NORM_NEG_INF
-        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
-            if extreme:
-                acc = abs(_F64(a[base]))
-                for q in range(t, r, B):
-                    acc = _extreme_abs(abs(_F64(a[base + q * inner])), acc, kind)
-            else:
-                acc = _F64(0)
-                for q in range(t, r, B):
-                    v = abs(_F64(a[base + q * inner]))
-                    if kind == NORM_ZERO:
-                        acc += 1.0 if v != 0 else 0.0
-                    elif kind == NORM_ONE:
-                        acc += v
-                    elif kind == NORM_TWO:
-                        acc += v * v
-                    else:
-                        acc += v ** p
-            sh[t] = acc
-            cuda.syncthreads()
-            s = B // 2
-            while s > 0:
-                if t < s:
-                    if extreme:
-                        sh[t] = _extreme_abs(sh[t + s], sh[t], kind)
-                    else:
-                        sh[t] += sh[t + s]
-                cuda.syncthreads()
-                s //= 2
-            if t == 0:
-                v = sh[0]
-                if kind == NORM_TWO:
-                    v = math.sqrt(v)
-                elif kind == NORM_P:
-                    v = v ** (1.0 / p)
-                out[o] = v
-            cuda.syncthreads()
-    return k
+def prod(a3: CudaArray, out_dtype) -> CudaArray:
+    """Product of a contiguous (outer, r, inner) array over axis 1, in `out_dtype` (float
+    products accumulate in float64, integer ones in int64)."""
+    if a3.shape[1] == 0:
+        return _filled((a3.shape[0], a3.shape[2]), out_dtype, 1)
+    return fold(PROD, a3, out_dtype)[0]
 
 
 _NORM_KINDS = {0.0: NORM_ZERO, 1.0: NORM_ONE, 2.0: NORM_TWO, math.inf: NORM_INF,
@@ -500,170 +639,118 @@ _NORM_KINDS = {0.0: NORM_ZERO, 1.0: NORM_ONE, 2.0: NORM_TWO, math.inf: NORM_INF,
 
 def vector_norm(a3: CudaArray, p: float) -> CudaArray:
     """The vector p-norm of a float (outer, r, inner) block over axis 1."""
+    if a3.shape[1] == 0:
+        return _host(_cpu_reduce.vector_norm, a3, p)
+    return fold(NORM, a3, a3.dtype, _NORM_KINDS.get(p, NORM_P), p)[0]
+
+
+def _lane_means(x3: CudaArray) -> CudaArray:
+    """The float64 mean of each lane of an (outer, r, inner) block (r >= 1), flat."""
+    outer, r, inner = x3.shape
+    return sum_(x3, np.float64, 1.0 / r).reshape(outer * inner)
+
+
+def moments(a3: CudaArray, correction: float, take_sqrt: bool) -> CudaArray:
+    """var (std with `take_sqrt`) of a float (outer, r, inner) block over axis 1, divided by
+    max(0, r - correction): the lanes' means first, then the squared deviations from them."""
     outer, r, inner = a3.shape
     if r == 0:
-        return _host(_cpu_reduce.vector_norm, a3, p)
-    out = empty((outer, inner), a3.dtype)
+        return _host(_cpu_reduce.moments, a3, correction, take_sqrt)
+    if outer * inner == 0:
+        return empty((outer, inner), a3.dtype)
+    return fold(MOMENTS, a3, a3.dtype, int(bool(take_sqrt)), max(0.0, r - correction),
+                center=_lane_means(a3))[0]
+
+
+def _spread_kernel():
+    @cuda.jit
+    def k(g, x, c, cnt, out, r, inner, mode, scale):
+        """out[o, q, j] from lane (o, j)'s g, c and cnt. mode 0: g / cnt where x == c, else
+        0 (an extreme's gradient, shared among its ties); mode 1: scale * g * (x - c)."""
+        rin = r * inner
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            o = i // rin
+            lane = o * inner + (i - o * rin) % inner
+            if mode == 0:
+                share = g[lane] / cnt[lane]
+                out[i] = share if x[i] == c[lane] else 0.0 * share
+            else:
+                out[i] = scale * g[lane] * (x[i] - c[lane])
+    return k
+
+
+def _spread(g, x3: CudaArray, c, cnt, mode: int, scale: float) -> CudaArray:
+    outer, r, inner = x3.shape
+    out = empty(x3.shape, x3.dtype)
     if out.size:
-        k = _get(("norm",), _norm_kernel)
-        _launch(k, out.size, a3.flat(), out.flat(), r, inner,
-                _NORM_KINDS.get(p, NORM_P), np.float64(p))
+        n = outer * inner
+        k = _get(("spread",), _spread_kernel)
+        gl = lanes_of(g, x3.dtype, n)
+        launch(k, *config(out.size), gl.flat(), x3.flat(), c.flat(), cnt.flat(), out.flat(),
+               r, inner, np.int64(mode), np.float64(scale))
     return out
-
-
-def _any_all_kernel():
-    B = block_size()
-
-    @cuda.jit
-    def k(a, out, r, inner, want_all):
-        """out[o, j] = all (or any) of a[o, k, j] != 0 over k"""
-        sh = cuda.shared.array(B, numba.int32)
-        t = cuda.threadIdx.x
-        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
-            acc = 1 if want_all else 0
-            for q in range(t, r, B):
-                nz = a[base + q * inner] != 0
-                if nz != want_all:
-                    acc = 0 if want_all else 1
-                    break
-            sh[t] = acc
-            cuda.syncthreads()
-            s = B // 2
-            while s > 0:
-                if t < s:
-                    if want_all:
-                        sh[t] = sh[t] & sh[t + s]
-                    else:
-                        sh[t] = sh[t] | sh[t + s]
-                cuda.syncthreads()
-                s //= 2
-            if t == 0:
-                out[o] = sh[0] != 0
-            cuda.syncthreads()
-    return k
-
-
-def any_all(a3: CudaArray, want_all: bool, out_dtype) -> CudaArray:
-    """all (or any) of the non-zero tests of an (outer, r, inner) block over axis 1."""
-    outer, r, inner = a3.shape
-    out = empty((outer, inner), np.bool_)
-    if out.size:
-        k = _get(("any_all",), _any_all_kernel)
-        _launch(k, out.size, a3.flat(), out.flat(), r, inner, bool(want_all))
-    return out if out.dtype == np.dtype(out_dtype) else out.astype(out_dtype)
-
-
-def _amax_kernel(dtype):
-    B = block_size()
-    T = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit
-    def k(a, out, r, inner, want_max):
-        """out[o, j] = max (or min) over k of a[o, k, j]; nan propagates (r >= 1)"""
-        sh = cuda.shared.array(B, T)
-        t = cuda.threadIdx.x
-        for o in range(cuda.blockIdx.x, out.size, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
-            m = a[base]
-            for q in range(t, r, B):
-                v = a[base + q * inner]
-                if m == m and (v != v or (v > m if want_max else v < m)):
-                    m = v
-            sh[t] = m
-            cuda.syncthreads()
-            tree_max_nan(sh, t, B, want_max)
-            if t == 0:
-                out[o] = sh[0]
-            cuda.syncthreads()
-    return k
-
-
-def amax(a3: CudaArray, want_max: bool) -> CudaArray:
-    """Max (or min) of an (outer, r, inner) block over axis 1, r >= 1; nan propagates."""
-    outer, r, inner = a3.shape
-    out = empty((outer, inner), a3.dtype)
-    if out.size:
-        src = a3
-        if a3.dtype == np.bool_:  # compare bools as uint8
-            src = a3.astype(np.uint8)
-        k = _get(("amax", src.dtype), lambda: _amax_kernel(src.dtype))
-        o = out if src.dtype == out.dtype else empty((outer, inner), src.dtype)
-        _launch(k, out.size, src.flat(), o.flat(), r, inner, bool(want_max))
-        if o is not out:
-            out = o.astype(np.bool_)
-    return out
-
-
-def _extreme_backward_kernel():
-    B = block_size()
-
-    @cuda.jit
-    def k(g, x, v, out, r, inner, lanes):
-        """out[o, k, j] = g[o, j] / #{k: x == v[o, j]} where x[o, k, j] == v[o, j], else 0"""
-        sh = cuda.shared.array(B, numba.float64)
-        t = cuda.threadIdx.x
-        for o in range(cuda.blockIdx.x, lanes, cuda.gridDim.x):
-            base = (o // inner) * r * inner + o % inner
-            m = v[o]
-            acc = _F64(0)
-            for q in range(t, r, B):
-                if x[base + q * inner] == m:
-                    acc += 1.0
-            sh[t] = acc
-            cuda.syncthreads()
-            tree_sum(sh, t, B)
-            share = g[o] / sh[0]
-            for q in range(t, r, B):
-                i = base + q * inner
-                out[i] = share if x[i] == m else 0.0 * share
-            cuda.syncthreads()
-    return k
 
 
 def extreme_backward(g, x3: CudaArray, v) -> CudaArray:
     """g shared evenly among the positions where a float block equals its extreme v along
     axis 1 (g and v have the reduced shape)."""
-    outer, r, inner = x3.shape
-    out = empty(x3.shape, x3.dtype)
-    if out.size:
-        n = outer * inner
-        k = _get(("extreme_backward",), _extreme_backward_kernel)
-        _launch(k, n, lanes_of(g, x3.dtype, n), x3.flat(), lanes_of(v, x3.dtype, n),
-                out.flat(), r, inner, n)
-    return out
+    outer, _, inner = x3.shape
+    if x3.size == 0:
+        return empty(x3.shape, x3.dtype)
+    c = lanes_of(v, np.float64, outer * inner)
+    cnt = fold(COUNT_EQUAL, x3, np.float64, center=c)[0].reshape(outer * inner)
+    return _spread(g, x3, c, cnt, 0, 1.0)
+
+
+def var_backward(g, x3: CudaArray, scale: float) -> CudaArray:
+    """scale * g * (x - mean(x)) over axis 1 of a float (outer, r, inner) block."""
+    if x3.size == 0:
+        return empty(x3.shape, x3.dtype)
+    c = _lane_means(x3)
+    return _spread(g, x3, c, c, 1, scale)
 
 
 def ptx_checks() -> list:
-    """(what, kernel, argument types) of the kernels of this second part (``_sum_kernel`` and
-    ``_extreme_kernel`` are checked by tests/cuda_ptx_check.py itself), as the launchers call
+    """(what, kernel, argument types) of the folds, the backward kernels and the extreme
+    (``_sum_kernels`` is checked by tests/cuda_ptx_check.py itself), as the launchers call
     them: compiled to PTX for a real GPU without one."""
     from .runtime import vec as arr
 
     I64, F64, B1 = numba.int64, numba.float64, numba.boolean
-
-    floats = (np.float32, np.float64)
-    ints = (np.uint8, np.int8, np.int16, np.int32, np.int64)
+    floats = (numba.float32, numba.float64)
+    ints = (numba.uint8, numba.int8, numba.int16, numba.int32, numba.int64)
     checks = []
-    # prod: integers and bools multiply in int64 (the op layer casts), out in the same dtype
-    for dt in floats + (np.int64,):
-        T = numba.from_dtype(np.dtype(dt))
-        acc = numba.float64 if np.dtype(dt).kind == "f" else numba.int64
-        checks.append((f"prod {T}", _prod_kernel(acc), (arr(T), arr(T), I64, I64)))
-    for dt in floats:
-        T = numba.from_dtype(np.dtype(dt))
+
+    def folds(op, T, out, centered=False):
+        TX = op.tx(T)
+        for part, final in ((False, True), (False, False), (True, True)):
+            S = TX if part else T
+            rows, cols = _fold_kernels(op, S, part, final)
+            dst = out if final else TX
+            # as fold() passes them: the source stands in for unused y arrays, the elements
+            # for an unused center
+            y = arr(I64) if op.has_y else arr(S)
+            c = arr(F64) if centered else arr(T)
+            ay = arr(I64) if part and op.has_y else arr(S)
+            tail = (I64, F64)
+            what = f"{op.name} {T} {'part' if part else 'elements'}->{'out' if final else 'part'}"
+            checks.append((what + " rows", rows,
+                           (arr(S), ay, arr(dst), y, c, I64, I64, I64) + tail))
+            checks.append((what + " cols", cols,
+                           (arr(S), ay, arr(dst), y, c, I64, I64, I64, I64) + tail))
+
+    for T in (numba.uint8,) + ints[1:] + floats:  # max/min and arg: bools compared as uint8
+        folds(EXTREME, T, T)
+    for T in floats + (I64,):  # prod: integers and bools multiply in int64 (the op layer)
+        folds(PROD, T, T)
+    for T in (B1,) + ints + floats:
+        folds(ANY_ALL, T, B1)
+    for T in floats:
+        folds(NORM, T, T)
+        folds(MOMENTS, T, T, centered=True)
+        folds(COUNT_EQUAL, T, F64, centered=True)
         checks.append((f"prod_backward {T}", _prod_backward_kernel(),
                        (arr(T), arr(T), arr(T), I64, I64, I64)))
-        checks.append((f"moments {T}", _moments_kernel(), (arr(T), arr(T), I64, I64, F64, B1)))
-        checks.append((f"var_backward {T}", _var_backward_kernel(),
-                       (arr(T), arr(T), arr(T), I64, I64, F64, I64)))
-        checks.append((f"vector_norm {T}", _norm_kernel(), (arr(T), arr(T), I64, I64, I64, F64)))
-        checks.append((f"extreme_backward {T}", _extreme_backward_kernel(),
-                       (arr(T), arr(T), arr(T), arr(T), I64, I64, I64)))
-    for dt in (np.bool_,) + ints + floats:
-        T = numba.from_dtype(np.dtype(dt))
-        checks.append((f"any_all {T}", _any_all_kernel(), (arr(T), arr(B1), I64, I64, B1)))
-    for dt in ints + floats:  # (bools are compared as uint8)
-        T = numba.from_dtype(np.dtype(dt))
-        checks.append((f"amax {T}", _amax_kernel(dt), (arr(T), arr(T), I64, I64, B1)))
+        checks.append((f"spread {T}", _spread_kernel(),
+                       (arr(T), arr(T), arr(F64), arr(F64), arr(T), I64, I64, I64, F64)))
     return checks

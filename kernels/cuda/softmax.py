@@ -241,8 +241,8 @@ def logsumexp_backward(g, x3: CudaArray, res) -> CudaArray:
         from .runtime import config
 
         gr, bl = config(out.size)
-        launch(k, gr, bl, _r.lanes_of(g, x3.dtype, n), x3.flat(), _r.lanes_of(res, x3.dtype, n),
-               out.flat(), r, inner)
+        gl, rl = _r.lanes_of(g, x3.dtype, n), _r.lanes_of(res, x3.dtype, n)
+        launch(k, gr, bl, gl.flat(), x3.flat(), rl.flat(), out.flat(), r, inner)
     return out
 
 
