@@ -5,7 +5,7 @@
                                    # (also under NUMBA_ENABLE_CUDASIM=1: times mean nothing)
 
 Prints: copy bandwidth (the card's reference), elementwise and reduction bandwidth (sum,
-max, argmax, std, a column max) in GB/s and as a share of copy bandwidth, per-launch
+max, argmax, std, a column max, cumsum) in GB/s and as a share of copy bandwidth, per-launch
 overhead (a raw kernel launch, and a whole tiny op through the Python path), float32 GEMM
 TFLOP/s at 4096 (PyTorch with TF32 off), the 10M-element ``(x*y + x).tanh().sum()`` forward
 plus backward, and the MLP 784-256-256-10 SGD step at batch 128. Every figure is a median
@@ -209,7 +209,8 @@ def main() -> None:
         for name, fn, reads in (
                 ("max", lambda t: t.max(), 1), ("argmax", lambda t: t.argmax(), 1),
                 ("std", lambda t: t.std(), 2),  # the mean, then the deviations: two reads
-                ("amax(0), 4096 columns", lambda t: t.view(-1, m).amax(0), 1)):
+                ("amax(0), 4096 columns", lambda t: t.view(-1, m).amax(0), 1),
+                ("cumsum", lambda t: t.cumsum(0), 2)):  # reads x, writes the sums
             jr, _ = J(lambda: fn(x), reps, rounds)
             tr = T(lambda: fn(tx), reps, rounds)[0] if torch else None
             row(f"{name} bandwidth (GB/s)", reads * 4 * n / jr / 1e9,

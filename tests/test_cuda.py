@@ -638,6 +638,57 @@ def test_folds_of_every_layout_match_the_cpu(dtype, rng):
 
 
 @needs_cuda
+@pytest.mark.parametrize("busy", [None, 1024])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_chunked_scans_match_the_cpu(dtype, busy, rng, monkeypatch):
+    # cumsum, cumprod and the linear recurrence, forwards and reversed, along every axis of
+    # shapes whose lanes run whole (one thread each) or in chunks: the chunks' totals are
+    # scanned by the same function, recursively (busy=1024 makes the simulator's plan
+    # recurse twice, as a long lane does on a GPU)
+    from jitgrad.kernels import cuda as K
+    from jitgrad.kernels import scan as C
+    from jitgrad.kernels.cuda import scan as S
+    from jitgrad.kernels.cuda.array import from_host
+    from numba import config
+
+    if busy is not None:
+        if not config.ENABLE_CUDASIM:
+            pytest.skip("the plan's thresholds are the simulator's")
+        monkeypatch.setattr(S, "max_threads", lambda: busy)
+    shapes = ([(2000,), (3, 150), (150, 2), (1, 1)] if config.ENABLE_CUDASIM else
+              [(3_000_001,), (3, 100_000), (100_000, 5), (4096, 300), (1, 1)])
+    depth = []
+    run = S._run
+
+    def counted(mode, a, b, out, outer, r, inner, reverse):
+        depth.append(r)
+        return run(mode, a, b, out, outer, r, inner, reverse)
+
+    monkeypatch.setattr(S, "_run", counted)
+    floating = dtype != np.int64
+    for shape in shapes:
+        a = (rng.standard_normal(shape) * (1 if floating else 3)).astype(dtype)
+        m = (1 + 0.01 * rng.standard_normal(shape)).astype(dtype) if floating else (
+            rng.integers(-3, 4, shape))
+        for dim in range(len(shape)):
+            for reverse in (False, True):
+                depth.clear()
+                got = K.cumsum(from_host(a), dim, a.dtype, reverse).get()
+                assert_allclose(got, C.cumsum(a, dim, a.dtype, reverse), rtol=1e-5,
+                                atol=1e-9 if floating else 0, err_msg=f"{shape} {dim}")
+                levels = len(depth)
+                got = K.cumprod(from_host(m), dim, m.dtype, reverse).get()
+                assert_allclose(got, C.cumprod(m, dim, m.dtype, reverse), rtol=1e-5,
+                                err_msg=f"{shape} {dim}")
+                if floating:
+                    got = K.linrec(from_host(m), from_host(a), dim, reverse).get()
+                    assert_allclose(got, C.linrec(m, a, dim, reverse), rtol=1e-5, atol=1e-6,
+                                    err_msg=f"{shape} {dim}")
+                if shape[dim] == max(shape) and max(shape) > 1000:
+                    assert levels == (3 if busy else 2), (shape, dim, depth)
+
+
+@needs_cuda
 @pytest.mark.parametrize("split", [None, 3])
 @pytest.mark.parametrize("tile", ["SHAPE", "LARGE", (3, 2, 2, 4, 3), (2, 3, 6, 4, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])

@@ -2,9 +2,15 @@
 running sums and products, the running product's backward, the linear recurrence and shift.
 Launchers listed in ``__all__`` replace the host-routed CPU kernel of the same name.
 
-Operands are contiguous (outer, r, inner) blocks scanned along the middle axis. One thread
-per lane (o, j) runs the lane's chain sequentially (as the CPU does, float64 accumulators for
-floats, int64 for integers); lanes run in parallel.
+Operands are contiguous (outer, r, inner) blocks scanned along the middle axis, with float64
+accumulators for floats and int64 for integers (as on the CPU). With lanes (o, j) enough to
+fill the card, or short ones, one thread per lane runs the lane's chain. Otherwise running
+sums, products and the linear recurrence scan in three steps: each thread folds one chunk of
+a lane into its total (the recurrence's chunk is the affine map y -> A*y + B), the chunks'
+totals are scanned (by the same function: recursively while they are many), and each thread
+scans its chunk again from the running value before it. The split depends only on the shape
+and the device, so results repeat exactly; they may differ from the CPU's sequential chain
+in the last bits of float sums.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import numpy as np
 
 from .array import CudaArray, empty
 from .launch import launch
-from .runtime import config, cuda
+from .runtime import config, cuda, max_threads
 
 __all__ = ["cumsum", "cumprod", "cumprod_backward", "linrec", "shift"]
 _kernels: dict = {}
@@ -44,12 +50,12 @@ def _geom(a: CudaArray, dim: int) -> tuple:
     return outer, a.shape[dim], inner
 
 
-def _flat(a: CudaArray, dtype=None):
+def _contiguous(a: CudaArray, dtype=None) -> CudaArray:
+    """`a` (cast to `dtype`) as a C-contiguous array. (Hold it while a launch uses its
+    ``flat()``: under the simulator a kernel view does not keep its memory.)"""
     if dtype is not None and a.dtype != np.dtype(dtype):
-        a = a.astype(dtype)
-    elif not a.flags.c_contiguous:
-        a = a.copy()
-    return a.flat()
+        return a.astype(dtype)
+    return a if a.flags.c_contiguous else a.copy()
 
 
 def _scan_kernel(acc_type, product: bool):
@@ -70,26 +76,124 @@ def _scan_kernel(acc_type, product: bool):
     return k
 
 
-def _scan(a: CudaArray, dim: int, out_dtype, reverse: bool, product: bool) -> CudaArray:
+SUM, PROD, LINREC = 0, 1, 2
+MIN_CHUNK = 16  # elements per thread, at least, when a lane is split into chunks
+
+
+def _plan(lanes: int, r: int) -> tuple:
+    """(nchunk, chunk) for scanning `lanes` lanes of length r: (1, r) when one thread per
+    lane fills a quarter of the card or a lane is short."""
+    busy = max_threads()
+    if lanes >= busy // 4 or r <= 4 * MIN_CHUNK:
+        return 1, r
+    n = min(-(-busy // lanes), -(-r // MIN_CHUNK))
+    chunk = -(-r // n)
+    return -(-r // chunk), chunk
+
+
+def _chunk_kernels(acc_type, mode: int):
+    """(totals, rescan) of running sums (mode SUM), products (PROD) or the linear recurrence
+    (LINREC) over chunks of `chunk` positions in scan order; work item w = (chunk c, lane),
+    neighbouring threads on neighbouring lanes."""
+    unit = acc_type(1) if mode == PROD else acc_type(0)  # the running value's start
+
+    @cuda.jit(device=True)
+    def take(acc, a, b, i):
+        if mode == SUM:
+            return acc + a[i]
+        if mode == PROD:
+            return acc * a[i]
+        return a[i] * acc + b[i]
+
+    @cuda.jit
+    def totals(a, b, ta, tb, r, inner, chunk, nchunk, reverse):
+        """tb[c, lane]: the chunk's sum or product, or with ta[c, lane] its map A*y + B"""
+        lanes = tb.size // nchunk
+        for w in range(cuda.grid(1), tb.size, cuda.gridsize(1)):
+            c = w // lanes
+            lane = w - c * lanes
+            o = lane // inner
+            base = o * r * inner + (lane - o * inner)
+            lo = c * chunk
+            hi = min(r, lo + chunk)
+            A = acc_type(1)
+            B = unit
+            for t in range(lo, hi):
+                i = base + (r - 1 - t if reverse else t) * inner
+                if mode == LINREC:
+                    A *= a[i]
+                B = take(B, a, b, i)
+            tb[w] = B
+            if mode == LINREC:
+                ta[w] = A
+
+    @cuda.jit
+    def rescan(a, b, carry, out, r, inner, chunk, nchunk, reverse):
+        """out over chunk c of a lane, from the running value carry[c - 1, lane]"""
+        lanes = carry.size // nchunk
+        for w in range(cuda.grid(1), carry.size, cuda.gridsize(1)):
+            c = w // lanes
+            lane = w - c * lanes
+            o = lane // inner
+            base = o * r * inner + (lane - o * inner)
+            lo = c * chunk
+            hi = min(r, lo + chunk)
+            acc = unit if c == 0 else acc_type(carry[w - lanes])
+            for t in range(lo, hi):
+                i = base + (r - 1 - t if reverse else t) * inner
+                acc = take(acc, a, b, i)
+                out[i] = acc
+
+    return totals, rescan
+
+
+def _run(mode: int, a, b, out, outer: int, r: int, inner: int, reverse: bool) -> None:
+    """Scan the contiguous (outer, r, inner) arrays a (and b, for LINREC) into out."""
+    lanes = outer * inner
+    acc = _acc(out.dtype)
+    nchunk, chunk = _plan(lanes, r)
+    g, bl = config(lanes)
+    if nchunk == 1:
+        if mode == LINREC:
+            k = _get(("linrec", acc), lambda: _linrec_kernel(acc))
+            launch(k, g, bl, a.flat(), b.flat(), out.flat(), r, inner, lanes, bool(reverse))
+        else:
+            k = _get(("scan", acc, mode == PROD),
+                     lambda: _scan_kernel(acc, mode == PROD))
+            launch(k, g, bl, a.flat(), out.flat(), r, inner, lanes, bool(reverse))
+        return
+    totals, rescan = _get(("chunks", acc, mode), lambda: _chunk_kernels(acc, mode))
+    acc_np = numba.np.numpy_support.as_dtype(acc)
+    n = nchunk * lanes
+    tb = empty((n,), acc_np)
+    ta = empty((n,), acc_np) if mode == LINREC else tb  # (unused unless LINREC)
+    bb = b if mode == LINREC else a  # (a stands in for b: read by no kernel)
+    g, bl = config(n)
+    launch(totals, g, bl, a.flat(), bb.flat(), ta.flat(), tb.flat(), r, inner, chunk, nchunk,
+           bool(reverse))
+    # the running values after each chunk: the same scan over the (nchunk, lanes) totals
+    carry = empty((n,), acc_np)
+    _run(mode, ta, tb, carry, 1, nchunk, lanes, False)
+    launch(rescan, g, bl, a.flat(), bb.flat(), carry.flat(), out.flat(), r, inner, chunk,
+           nchunk, bool(reverse))
+
+
+def _scan(a: CudaArray, dim: int, out_dtype, reverse: bool, mode: int) -> CudaArray:
     out = empty(a.shape, out_dtype)
     if out.size:
-        outer, r, inner = _geom(a, dim)
-        n = outer * inner
-        acc = _acc(out.dtype)
-        k = _get(("scan", acc, product), lambda: _scan_kernel(acc, product))
-        g, b = config(n)
-        launch(k, g, b, _flat(a), out.flat(), r, inner, n, bool(reverse))
+        src = _contiguous(a)
+        _run(mode, src, src, out, *_geom(a, dim), reverse)
     return out
 
 
 def cumsum(a: CudaArray, dim: int, out_dtype, reverse: bool = False) -> CudaArray:
     """Running sums of `a` along `dim`, in `out_dtype`."""
-    return _scan(a, dim, out_dtype, reverse, False)
+    return _scan(a, dim, out_dtype, reverse, SUM)
 
 
 def cumprod(a: CudaArray, dim: int, out_dtype, reverse: bool = False) -> CudaArray:
     """Running products of `a` along `dim`, in `out_dtype`."""
-    return _scan(a, dim, out_dtype, reverse, True)
+    return _scan(a, dim, out_dtype, reverse, PROD)
 
 
 def _cumprod_backward_kernel(acc_type):
@@ -125,20 +229,22 @@ def cumprod_backward(g, x: CudaArray, y: CudaArray, dim: int,
         acc = _acc(x.dtype)
         k = _get(("cumprod_backward", acc), lambda: _cumprod_backward_kernel(acc))
         gb, b = config(n)
-        launch(k, gb, b, _full(g, x), _flat(x), _flat(y, x.dtype), out.flat(), r, inner, n,
+        gf, xc, yc = _full(g, x), _contiguous(x), _contiguous(y, x.dtype)
+        launch(k, gb, b, gf.flat(), xc.flat(), yc.flat(), out.flat(), r, inner, n,
                bool(reverse))
     return out
 
 
-def _full(g, like: CudaArray):
-    """g (CudaArray or host value broadcastable to like's shape) as a contiguous 1-D view."""
+def _full(g, like: CudaArray) -> CudaArray:
+    """g (CudaArray or host value broadcastable to like's shape) as a contiguous array of
+    like's shape and dtype."""
     if not isinstance(g, CudaArray):
         from .array import from_host
 
         g = from_host(np.broadcast_to(np.asarray(g, dtype=like.dtype), like.shape).copy())
     if g.shape != like.shape:
         g = g.broadcast_to(like.shape)
-    return _flat(g, like.dtype)
+    return _contiguous(g, like.dtype)
 
 
 def _linrec_kernel(acc_type):
@@ -160,12 +266,9 @@ def linrec(a: CudaArray, b, dim: int, reverse: bool = False) -> CudaArray:
     """y[k] = a[k] * y[k - 1] + b[k] along `dim` from y = 0 (y[k + 1] when reverse)."""
     out = empty(a.shape, a.dtype)
     if out.size:
-        outer, r, inner = _geom(a, dim)
-        n = outer * inner
-        acc = _acc(a.dtype)
-        k = _get(("linrec", acc), lambda: _linrec_kernel(acc))
-        g, bl = config(n)
-        launch(k, g, bl, _flat(a), _full(b, a), out.flat(), r, inner, n, bool(reverse))
+        src = _contiguous(a)
+        bb = _full(b, a)
+        _run(LINREC, src, bb, out, *_geom(a, dim), reverse)
     return out
 
 
@@ -205,6 +308,16 @@ def ptx_checks() -> list:
         for product in (False, True):
             checks.append((f"scan {T} product={product}", _scan_kernel(acc, product),
                            (arr(T), arr(T), I64, I64, I64, B1)))
+    # the chunked scans: elements of T (or the totals, in acc, one level down) into T
+    for dt in (np.float32, np.float64, np.int64):
+        T0, acc = numba.from_dtype(np.dtype(dt)), _acc(dt)
+        for mode in (SUM, PROD, LINREC) if dt != np.int64 else (SUM, PROD):
+            totals, rescan = _chunk_kernels(acc, mode)
+            for T in {T0, acc}:
+                checks.append((f"scan totals {T} mode={mode}", totals,
+                               (arr(T), arr(T), arr(acc), arr(acc), I64, I64, I64, I64, B1)))
+                checks.append((f"scan rescan {T} mode={mode}", rescan,
+                               (arr(T), arr(T), arr(acc), arr(T), I64, I64, I64, I64, B1)))
     for dt in (np.float32, np.float64):
         T, acc = numba.from_dtype(np.dtype(dt)), _acc(dt)
         checks.append((f"cumprod_backward {T}", _cumprod_backward_kernel(acc),
