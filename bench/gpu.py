@@ -5,11 +5,11 @@
                                    # (also under NUMBA_ENABLE_CUDASIM=1: times mean nothing)
 
 Prints: copy bandwidth (the card's reference), elementwise and reduction bandwidth (sum,
-max, argmax, std, a column max, cumsum) in GB/s and as a share of copy bandwidth, per-launch
-overhead (a raw kernel launch, and a whole tiny op through the Python path), float32 GEMM
-TFLOP/s at 4096 (PyTorch with TF32 off), the 10M-element ``(x*y + x).tanh().sum()`` forward
-plus backward, and the MLP 784-256-256-10 SGD step at batch 128. Every figure is a median
-over rounds, timed with CUDA events after synchronising; the
+max, argmax, std, a column max, cumsum) in GB/s and as a share of copy bandwidth, a sort of
+1M elements, per-launch overhead (a raw kernel launch, and a whole tiny op through the
+Python path), float32 GEMM TFLOP/s at 4096 (PyTorch with TF32 off), the 10M-element
+``(x*y + x).tanh().sum()`` forward plus backward, and the MLP 784-256-256-10 SGD step at batch
+128. Every figure is a median over rounds, timed with CUDA events after synchronising; the
 first call (compile) is reported apart. Results also go to bench/results/gpu-<time>.json.
 """
 
@@ -204,18 +204,6 @@ def main() -> None:
         ts_ = T(lambda: tx.sum(), reps, rounds)[0] if torch else None
         row("sum bandwidth (GB/s)", 4 * n / js / 1e9, 4 * n / ts_ / 1e9 if ts_ else None,
             "GB/s", f"jitgrad at {4 * n / js / 1e9 / copy_bw:.0%} of copy")
-        # the other reductions (folds): one long axis, then columns (x as rows of 4096)
-        m = 1 if q else 4096
-        for name, fn, reads in (
-                ("max", lambda t: t.max(), 1), ("argmax", lambda t: t.argmax(), 1),
-                ("std", lambda t: t.std(), 2),  # the mean, then the deviations: two reads
-                ("amax(0), 4096 columns", lambda t: t.view(-1, m).amax(0), 1),
-                ("cumsum", lambda t: t.cumsum(0), 2)):  # reads x, writes the sums
-            jr, _ = J(lambda: fn(x), reps, rounds)
-            tr = T(lambda: fn(tx), reps, rounds)[0] if torch else None
-            row(f"{name} bandwidth (GB/s)", reads * 4 * n / jr / 1e9,
-                reads * 4 * n / tr / 1e9 if tr else None, "GB/s",
-                f"jitgrad at {reads * 4 * n / jr / 1e9 / copy_bw:.0%} of copy")
     x = y = tx = ty = tout = None  # free the large arrays
 
     # ---- launch overhead
@@ -408,6 +396,29 @@ def main() -> None:
             buf.write("\n" + _kernel_times(jstep))
             with open(args.profile, "w") as f:
                 f.write(buf.getvalue())
+
+    # ---- the other reductions (folds), a scan and a sort, after the issue's figures
+    with section("reductions"):
+        x = jitgrad.randn(n, device="cuda")
+        tx = torch.randn(n, device="cuda") if torch is not None else None
+        # one long axis, then 4096 columns (x as rows of 4096)
+        m = 1 if q else 4096
+        for name, fn, reads in (
+                ("max", lambda t: t.max(), 1), ("argmax", lambda t: t.argmax(), 1),
+                ("std", lambda t: t.std(), 2),  # the mean, then the deviations: two reads
+                ("column amax", lambda t: t.view(-1, m).amax(0), 1),
+                ("cumsum", lambda t: t.cumsum(0), 2)):  # reads x, writes the sums
+            jr, _ = J(lambda: fn(x), reps, rounds)
+            tr = T(lambda: fn(tx), reps, rounds)[0] if torch else None
+            row(f"{name} bandwidth (GB/s)", reads * 4 * n / jr / 1e9,
+                reads * 4 * n / tr / 1e9 if tr else None, "GB/s",
+                f"jitgrad at {reads * 4 * n / jr / 1e9 / copy_bw:.0%} of copy")
+        ns = 256 if q else 1 << 20  # one long row: the bitonic network
+        jso, jsof = J(lambda: x[:ns].sort(), reps, rounds)
+        tso = T(lambda: tx[:ns].sort(), reps, rounds)[0] if torch else None
+        row(f"sort n={ns:.0e} (ms)", jso * 1e3, tso * 1e3 if tso else None, "ms",
+            f"first call {jsof * 1e3:.0f} ms")
+        x = tx = None
 
     try:
         from jitgrad.kernels.cuda import launch as L

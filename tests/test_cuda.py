@@ -689,6 +689,40 @@ def test_chunked_scans_match_the_cpu(dtype, busy, rng, monkeypatch):
 
 
 @needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_long_rows_sort_stably_through_the_bitonic_network(dtype, rng, monkeypatch):
+    # rows at least BITONIC_MIN long (lowered under the simulator) are sorted by a bitonic
+    # network over (value, position) pairs, padded to a power of two; the CPU's stable
+    # insertion order is the reference: ties keep their order, NaN goes last (first when
+    # descending), rows of every length around the powers of two
+    from jitgrad.kernels import cuda as K
+    from jitgrad.kernels import sort as C
+    from jitgrad.kernels.cuda import sort as S
+    from jitgrad.kernels.cuda.array import from_host
+    from numba import config
+
+    if config.ENABLE_CUDASIM:
+        monkeypatch.setattr(S, "BITONIC_MIN", 2)
+        shapes = [(1, 2), (2, 3), (1, 8), (3, 9), (1, 33)]
+    else:
+        shapes = [(1, S.BITONIC_MIN), (3, 1000), (1, 100_001), (2, 1 << 16)]
+    launched = []
+    monkeypatch.setattr(S, "_bitonic", lambda *a, f=S._bitonic: launched.append(1) or f(*a))
+    for R, n in shapes:
+        if dtype == np.bool_:
+            x = rng.random((R, n)) < 0.5
+        else:
+            x = rng.integers(-3, 4, (R, n)).astype(dtype)  # many ties
+            if dtype != np.int64:
+                x[rng.random((R, n)) < 0.2] = np.nan
+                x[:, -1] = -np.inf
+        for descending in (False, True):
+            got = K.argsort(from_host(x), descending).get()
+            assert_array_equal(got, C.argsort(x, descending), err_msg=f"{(R, n)} {descending}")
+    assert len(launched) == 2 * len(shapes)
+
+
+@needs_cuda
 @pytest.mark.parametrize("split", [None, 3])
 @pytest.mark.parametrize("tile", ["SHAPE", "LARGE", (3, 2, 2, 4, 3), (2, 3, 6, 4, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
