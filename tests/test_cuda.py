@@ -723,6 +723,30 @@ def test_long_rows_sort_stably_through_the_bitonic_network(dtype, rng, monkeypat
 
 
 @needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_max_pool_backward_adds_colliding_gradients_in_the_cpus_order(dtype, rng):
+    # overlapping windows send several gradients to one pixel: they must be added in the
+    # outputs' order from zero, as the CPU does (bit for bit, in any thread order), and
+    # positions outside the plane (an empty window's) ignored
+    from jitgrad.kernels import cuda as K
+    from jitgrad.kernels import pool as C
+    from jitgrad.kernels.cuda.array import from_host
+
+    for P, Kn, n in ((3, 40, 5), (2, 7, 50), (1, 1, 1), (4, 64, 64)):
+        g = (rng.standard_normal((P, Kn)) * 1e3).astype(dtype)
+        idx = rng.integers(-1, n + 1, (P, Kn))  # collisions, and -1 and n out of the plane
+        got = K.scatter_planes(from_host(g), from_host(idx), n).get()
+        assert_array_equal(got, C.scatter_planes(g, idx, n), err_msg=str((P, Kn, n)))
+    # a real pooling: 3x3 windows, stride 1 (every pixel the maximum of up to 9 windows)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    x[0, 0] = 1.0  # ties: the first in each window wins
+    vals, idx = C.max_pool2d(x.reshape(6, 9, 9), (7, 7), (3, 3), (1, 1), (0, 0), (1, 1))
+    g = rng.standard_normal(vals.shape).astype(np.float32)
+    got = K.scatter_planes(from_host(g.reshape(6, -1)), from_host(idx.reshape(6, -1)), 81)
+    assert_array_equal(got.get(), C.scatter_planes(g.reshape(6, -1), idx.reshape(6, -1), 81))
+
+
+@needs_cuda
 @pytest.mark.parametrize("split", [None, 3])
 @pytest.mark.parametrize("tile", ["SHAPE", "LARGE", (3, 2, 2, 4, 3), (2, 3, 6, 4, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])

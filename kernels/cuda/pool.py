@@ -3,9 +3,11 @@ Launchers listed in ``__all__`` replace the host-routed CPU kernel of the same n
 
 Inputs are contiguous planes (P, H, W), as on the CPU. Max pooling, its double backward (a
 gather) and average pooling run one thread per output element; the average pooling backward
-runs one thread per input pixel, summing the windows that hold it (no atomics); the max
-pooling backward (a scatter-add to the argmax, windows may overlap) runs one thread per plane,
-in the CPU's order. The window tables of average pooling come from the host and are uploaded.
+runs one thread per input pixel, summing the windows that hold it (no atomics). The max
+pooling backward adds each output's gradient at its argmax, where overlapping windows may
+send several: integer atomics count the outputs pointing at each pixel and find the first,
+which then adds them all in the outputs' order (the CPU's sums, bit for bit). The window
+tables of average pooling come from the host and are uploaded.
 """
 
 from __future__ import annotations
@@ -64,15 +66,45 @@ def _pool_kernels():
             idx[e] = at
 
     @cuda.jit
-    def scatter(g, idx, out, K, n):
-        """out[p, idx[p, k]] += g[p, k] (zeroed first), one thread per plane"""
-        for p in range(cuda.grid(1), out.size // n if n else 0, cuda.gridsize(1)):
-            for k in range(n):
-                out[p * n + k] = 0
-            for k in range(K):
-                i = idx[p * K + k]
-                if i >= 0 and i < n:
-                    out[p * n + i] += g[p * K + k]
+    def scatter_init(out, count, first, K):
+        """out = 0, count = 0, first = K (past every output) for each target element"""
+        for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            out[e] = 0
+            count[e] = 0
+            first[e] = K
+
+    @cuda.jit
+    def scatter_claim(idx, count, first, K, n):
+        """for each target: how many outputs of its plane point at it, and the first one
+        (integer atomics: the same result in any order)"""
+        for e in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
+            i = idx[e]
+            if i >= 0 and i < n:
+                p = e // K
+                cuda.atomic.add(count, p * n + i, 1)
+                cuda.atomic.min(first, p * n + i, e - p * K)
+
+    @cuda.jit
+    def scatter_sum(g, idx, out, count, first, K, n):
+        """the first output pointing at a target adds the gradients of all that do, in the
+        outputs' order, from 0 (the CPU's sums, bit for bit); the others do nothing"""
+        for e in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
+            i = idx[e]
+            if i >= 0 and i < n:
+                p = e // K
+                t = p * n + i
+                k = e - p * K
+                if first[t] == k:
+                    acc = out[t]  # (the zero, in g's dtype)
+                    acc += g[e]
+                    left = count[t] - 1
+                    k2 = k + 1
+                    while left > 0 and k2 < K:
+                        if idx[p * K + k2] == i:
+                            acc += g[p * K + k2]
+                            left -= 1
+                        k2 += 1
+                    out[t] = acc
 
     @cuda.jit
     def gather(x, idx, out, K, n):
@@ -112,6 +144,7 @@ def _pool_kernels():
                             acc += g[base + oh_ * OW + ow_] / d
             gx[e] = acc
 
+    scatter = (scatter_init, scatter_claim, scatter_sum)
     ks = _kernels["pool"] = (max_pool, scatter, gather, avg_pool, avg_back)
     return ks
 
@@ -147,9 +180,19 @@ def scatter_planes(g2: CudaArray, idx2: CudaArray, n: int) -> CudaArray:
     g2, idx2 = _contig(g2), _contig(idx2)
     P, K = g2.shape
     out = empty((P, n), g2.dtype)
+    if K >= 1 << 31:  # output positions are counted in int32
+        raise ValueError(f"max pooling's backward takes planes of fewer than 2**31 outputs, "
+                         f"not {K}")
     if out.size:
-        _launch(_pool_kernels()[1], P, g2.reshape(-1).flat(), idx2.reshape(-1).flat(),
-                out.reshape(-1).flat(), K, n)
+        init, claim, add = _pool_kernels()[1]
+        count = empty((P * n,), np.int32)
+        first = empty((P * n,), np.int32)
+        gf, idf, of = g2.reshape(-1).flat(), idx2.reshape(-1).flat(), out.reshape(-1).flat()
+        cf, ff = count.flat(), first.flat()
+        _launch(init, P * n, of, cf, ff, K)
+        if g2.size:
+            _launch(claim, P * K, idf, cf, ff, K, n)
+            _launch(add, P * K, gf, idf, of, cf, ff, K, n)
     return out
 
 
@@ -220,7 +263,15 @@ def ptx_checks() -> list:
                        + (scalar_type(_lowest(dt)),)))
     for dt in (np.float32, np.float64, np.int64, np.int32):
         T = numba.from_dtype(np.dtype(dt))
-        checks.append((f"scatter_planes {T}", scatter, (arr(T), arr(I64), arr(T), I64, I64)))
+        init, claim, add = scatter
+        I32 = numba.int32
+        checks.append((f"scatter_planes init {T}", init, (arr(T), arr(I32), arr(I32), I64)))
+        checks.append((f"scatter_planes add {T}", add,
+                       (arr(T), arr(I64), arr(T), arr(I32), arr(I32), I64, I64)))
+    checks.append(("scatter_planes claim", scatter[1],
+                   (arr(I64), arr(numba.int32), arr(numba.int32), I64, I64)))
+    for dt in (np.float32, np.float64, np.int64, np.int32):
+        T = numba.from_dtype(np.dtype(dt))
         checks.append((f"gather_planes {T}", gather, (arr(T), arr(I64), arr(T), I64, I64)))
         Z = scalar_type(_zero(dt))
         checks.append((f"avg_pool {T}", avg_pool,
