@@ -427,7 +427,7 @@ def methods() -> dict:
 
 # in-place forms that write a region or read a value, not elementwise over their sources
 _NOT_ELEMENTWISE = {"masked_fill", "index_add", "scatter", "scatter_add", "index_fill", "tril",
-                    "triu"}
+                    "triu", "index_put", "put"}
 
 
 _INPLACE_FAMILY_NAMES = {
@@ -436,5 +436,5 @@ _INPLACE_FAMILY_NAMES = {
     "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsin", "arccos",
     "arctan", "arcsinh", "arccosh", "arctanh", "lerp", "addcmul",
     "addcdiv", "masked_fill", "index_add", "scatter", "scatter_add", "index_fill", "tril",
-    "triu", "hardtanh", "leaky_relu", "elu", "silu", "mish", "logaddexp",
+    "triu", "hardtanh", "leaky_relu", "elu", "silu", "mish", "logaddexp", "index_put", "put",
 }

@@ -24,7 +24,7 @@ from .tensor import Tensor, _wrap_dim
 __all__ = ["cat", "concat", "concatenate", "stack", "split", "chunk", "unbind", "unflatten",
            "tile", "flip", "roll", "narrow", "gather", "scatter", "scatter_add",
            "index_select", "index_add", "index_fill", "masked_fill", "take", "tril", "triu",
-           "diagonal", "constant_pad_nd"]
+           "diagonal", "constant_pad_nd", "index_put"]
 
 _wrap = Tensor._wrap
 
@@ -912,6 +912,106 @@ def take_backward(g: Tensor, shape: tuple, idx: np.ndarray) -> Tensor:
     return record(D.TAKE_BACKWARD, out, (g,), (idx,))
 
 
+def _put_values(x: Tensor, values, fn: str, pos: int) -> Tensor:
+    if not isinstance(values, Tensor):
+        raise TypeError(f"{fn}(): argument 'values' (position {pos}) must be Tensor, not "
+                        f"{type(values).__name__}")
+    _ops.check_same_device(x, values)
+    if values._data.dtype != x._data.dtype:
+        raise RuntimeError(
+            "Index put requires the source and destination dtypes match, got "
+            f"{_ops.torch_name(x._data.dtype)} for the destination and "
+            f"{_ops.torch_name(values._data.dtype)} for the source.")
+    return values
+
+
+def index_put(input: Tensor, indices, values: Tensor,  # noqa: A002 - torch's name
+              accumulate: bool = False) -> Tensor:
+    """x with x[indices] = values, or with accumulate, values added there (a position that
+    indices name several times gets every value added)."""
+    x = input
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError("index_put(): argument 'indices' (position 1) must be tuple of "
+                        f"Tensors, not {type(indices).__name__}")
+    values = _put_values(x, values, "index_put", 2)
+    from . import _inplace
+
+    parts = V._normalize_key(tuple(indices), x._data.shape)
+    if not accumulate:
+        return _inplace.index_put(x, parts, values)
+    target = np.broadcast_to(np.zeros((), np.int8), x._data.shape)[parts].shape
+    if values._data.shape != target:
+        try:
+            if np.broadcast_shapes(values._data.shape, target) != target:
+                raise ValueError
+        except ValueError:
+            raise RuntimeError(
+                f"shape mismatch: value tensor of shape {list(values._data.shape)} cannot be "
+                f"broadcast to indexing result of shape {list(target)}") from None
+        values = V.expand(values, target)
+    with grad_mode.no_grad():
+        out = _ops.add(x, V.index_backward(values, x._data.shape, parts))
+    return record(D.INDEX_PUT_ACCUMULATE, _wrap(out._data), (x, values), (parts,))
+
+
+def put(input: Tensor, index: Tensor, source: Tensor,  # noqa: A002 - torch's name
+        accumulate: bool = False) -> Tensor:
+    """x with source's elements written (accumulate: added) at flat positions index
+    (negative: from the end), x read as if flattened."""
+    x = input
+    idx = _index_arg(index, "put_", 1)
+    _check_index_device(x, index)
+    if not isinstance(source, Tensor):
+        raise TypeError(f"put_(): argument 'source' (position 2) must be Tensor, not "
+                        f"{type(source).__name__}")
+    _ops.check_same_device(x, source)
+    if source._data.dtype != x._data.dtype:
+        raise RuntimeError(
+            "put_(): self and source expected to have the same dtype, but got self.dtype = "
+            f"{_ops.torch_name(x._data.dtype)} and source.dtype = "
+            f"{_ops.torch_name(source._data.dtype)}")
+    if idx.dtype != np.int64:
+        raise RuntimeError(f"put_(): Expected a long tensor for index, but got "
+                           f"{_ops.torch_name(idx.dtype)}")
+    if source._data.size != idx.size:
+        raise IndexError("put_(): Expected source and index to have the same number of "
+                         f"elements, but got source.numel() = {source._data.size}, "
+                         f"index.numel() = {idx.size}")
+    n = x._data.size
+    v = _first_bad(idx, -n, n)
+    if v is not None:
+        raise IndexError(f"out of range: tried to access index {v} on a tensor of {n} "
+                         "elements.")
+    return _put(x, _keep(V._contiguous(idx), index), source, bool(accumulate))
+
+
+def _put(x: Tensor, idx, source: Tensor, accumulate: bool) -> Tensor:
+    """put on a validated int64 index (array, or the user's index tensor)."""
+    flat_idx = _arr(idx, flat=True)
+    n = x._data.size
+    with grad_mode.no_grad():
+        src = V.reshape(source, (-1,))
+        if accumulate:
+            out = _ops.add(x, V.reshape(take_backward(src, (n,), flat_idx), x._data.shape))
+        else:
+            out = V.reshape(index_put(V.reshape(x, (-1,)).clone(), (_wrap(flat_idx),), src),
+                            x._data.shape)
+    return record(D.PUT, _wrap(out._data), (x, source), (idx, accumulate, source._data.shape))
+
+
+def put_backward_self(g: Tensor, idx, accumulate: bool) -> Tensor:
+    """put's gradient for x: g, with zeros where a write replaced x's value."""
+    if accumulate:
+        return g
+    zeros = _ops.mul(_take(g, _arr(idx, flat=True)), 0)
+    return _put(g, idx, zeros, False)
+
+
+def put_backward_source(g: Tensor, idx, accumulate: bool, shape: tuple) -> Tensor:
+    """put's gradient for source: g at the positions source went to."""
+    return V.reshape(_take(g, _arr(idx, flat=True)), shape)
+
+
 def masked_fill(input: Tensor, mask: Tensor, value):  # noqa: A002 - torch's name
     x = input
     if not isinstance(mask, Tensor):
@@ -978,5 +1078,5 @@ METHODS: dict = {
     "gather": gather, "scatter": scatter, "scatter_add": scatter_add,
     "index_select": index_select, "index_add": index_add, "index_fill": index_fill,
     "masked_fill": masked_fill,
-    "take": take,
+    "take": take, "index_put": index_put, "put": put,
 }

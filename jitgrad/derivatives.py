@@ -708,6 +708,8 @@ INDEX_FILL_TENSOR = defvjp("IndexFillBackward1",
                            lambda g, dim, idx: S.index_fill_value_backward(g, dim, idx))
 TAKE = defvjp("TakeBackward0", lambda g, shape, idx: S.take_backward(g, shape, S._arr(idx)))
 TAKE_BACKWARD = defvjp("PutBackward0", lambda g, idx: S._take(g, idx))
+PUT = defvjp("PutBackward0", lambda g, idx, accumulate, shape:
+             S.put_backward_self(g, idx, accumulate), S.put_backward_source)
 MASKED_FILL = defvjp("MaskedFillBackward0", lambda g, mask: S.masked_fill(g, mask, 0))
 MASKED_FILL_TENSOR = defvjp("MaskedFillBackward1",
                             lambda g, mask: S.masked_fill(g, mask, 0),
@@ -835,3 +837,5 @@ def _put_self(g, parts):
 
 COPY_SLICES = defvjp("CopySlices", _put_self, lambda g, parts: V.getitem(g, parts))
 INDEX_PUT = defvjp("IndexPutBackward0", _put_self, lambda g, parts: V.getitem(g, parts))
+INDEX_PUT_ACCUMULATE = defvjp("IndexPutBackward0", lambda g, parts: g,
+                              lambda g, parts: V.index(g, parts))

@@ -59,6 +59,17 @@ def _index_add_ref(x, dim, idx, src, alpha):
     return out
 
 
+def _put_ref(x, idx, src, accumulate, rows=False):
+    """index_put along dim 0 (rows) or put on the flattened x, as numpy does it"""
+    out = x.copy()
+    view = out if rows else out.reshape(-1)
+    if accumulate:
+        np.add.at(view, np.asarray(idx), src)
+    else:
+        view[np.asarray(idx)] = src
+    return out
+
+
 def _index_fill_ref(x, dim, idx, value):
     out = x.copy()
     out[(slice(None),) * dim + (np.asarray(idx),)] = value
@@ -203,6 +214,22 @@ ROWS = [
       lambda x: _index_fill_ref(x, 1, [2, 0], -2), [((2, 3),), ((2, 3, 2),)], dtypes=ALL),
     R("index_fill_tensor_value", lambda m, x, v: m.index_fill(x, 0, _t(m, x, [1, 1]), v),
       lambda x, v: _index_fill_ref(x, 0, [1], v), [((3, 2), ())]),
+
+    # ------------------------------------------------------------------ index_put, put
+    R("index_put_accumulate",
+      lambda m, x, y: x.index_put((_t(m, x, IDX["add"]),), y, accumulate=True),
+      lambda x, y: _index_add_ref(x, 0, IDX["add"], y, 1), [((3, 2), (4, 2))],
+      dtypes=NUMERIC),
+    R("index_put_accumulate_broadcast",
+      lambda m, x, v: m.index_put(x, (_t(m, x, IDX["add"]),), v, True),
+      lambda x, v: _index_add_ref(x, 0, IDX["add"], np.broadcast_to(v, (4, 2)), 1),
+      [((3, 2), ())]),
+    R("index_put", lambda m, x, y: x.index_put([_t(m, x, [2, 0])], y),
+      lambda x, y: _put_ref(x, [2, 0], y, False, rows=True), [((3, 2), (2, 2))], dtypes=ALL),
+    R("put_accumulate", lambda m, x, y: x.put(_t(m, x, [0, 5, 0, -1]), y, accumulate=True),
+      lambda x, y: _put_ref(x, [0, 5, 0, -1], y, True), [((2, 3), (4,))], dtypes=NUMERIC),
+    R("put", lambda m, x, y: x.put(_t(m, x, [0, 4, -3]), y),
+      lambda x, y: _put_ref(x, [0, 4, -3], y, False), [((2, 3), (3,))], dtypes=ALL),
 
     # ------------------------------------------------------------------ take, masked_fill
     R("take", lambda m, x: m.take(x, _t(m, x, IDX["take"])),
