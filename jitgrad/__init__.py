@@ -33,6 +33,7 @@ from . import nn  # noqa: E402
 from . import backends, cuda, optim, utils  # noqa: E402  (cuda: lazy, loads numba-cuda on
 # first use; backends never loads it)
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
+from ._determinism import *  # noqa: F401,F403,E402
 from .serialization import load, save  # noqa: E402
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                        set_grad_enabled)

@@ -8,6 +8,7 @@ from . import _dtype
 from . import _random
 from ._device import chosen_default, default_or, host as _host, move, to_device
 from .tensor import Tensor
+from .kernels import settings
 
 _wrap = Tensor._wrap
 
@@ -30,6 +31,8 @@ def _filled(shape: tuple, dt, value, requires_grad: bool, device) -> Tensor:
     GPU an allocation and a fill kernel, nothing copied over from the host (a copy would
     wait for every kernel queued before it)."""
     dev = default_or(device)
+    if value is None and settings["deterministic"]:
+        value = _uninitialized(dt)
     if dev.type != "cuda":
         a = (np.empty(shape, dtype=dt) if value is None else
              np.zeros(shape, dtype=dt) if value == 0 else  # lazily zeroed pages
@@ -42,6 +45,18 @@ def _filled(shape: tuple, dt, value, requires_grad: bool, device) -> Tensor:
     if value is not None and data.size:
         data.fill(dt.type(value))
     return _finish(data, requires_grad, dev)
+
+
+def _uninitialized(dt):
+    """What deterministic mode fills new memory with (None: nothing, when switched off)."""
+    from .utils import deterministic
+
+    if not deterministic.fill_uninitialized_memory:
+        return None
+    dt = np.dtype(dt)
+    if dt.kind == "f":
+        return np.nan
+    return True if dt.kind == "b" else np.iinfo(dt).max
 
 
 def _np_dtype(dtype, default=None) -> np.dtype:

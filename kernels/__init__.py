@@ -8,3 +8,8 @@ launchers the op layer calls for numpy storage; the ``cuda`` subpackage holds th
 launchers for CUDA storage (imported only when a CUDA tensor is first made). Kernels compile lazily, on first use of a
 (body, dtype, variant), and are cached on disk (``NUMBA_CACHE_DIR`` chooses where).
 """
+
+# Process-wide switches the kernels read (set through jitgrad's public API, never here):
+# "deterministic": accumulating CUDA kernels add in the sources' order instead of with
+# atomics (``jitgrad.use_deterministic_algorithms``).
+settings: dict = {"deterministic": False, "warn_only": False}

@@ -135,7 +135,7 @@ for T in (F32, F64, I64):
 
 # Families that register extra checks: a module-level PTX_CHECKS list of
 # (what, kernel, argument types) in kernels/cuda/<family>.py.
-for name in ("scan", "softmax", "movement", "index", "conv", "pool", "norm", "loss",
+for name in ("scan", "softmax", "movement", "index", "ordered", "conv", "pool", "norm", "loss",
              "embedding", "pointwise", "optim", "reduce", "sort"):
     mod = family(name)
     for what, kernel, argtys in getattr(mod, "ptx_checks", lambda: [])():

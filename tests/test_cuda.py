@@ -747,6 +747,58 @@ def test_max_pool_backward_adds_colliding_gradients_in_the_cpus_order(dtype, rng
 
 
 @needs_cuda
+def test_deterministic_mode_accumulates_in_the_cpus_order(rng, monkeypatch):
+    # use_deterministic_algorithms(True): the accumulating CUDA kernels (atomic adds
+    # otherwise) add each destination's sources in their order, and scatter's later writes
+    # win: the CPU's results bit for bit, for float32 values whose sums depend on the order
+    import importlib
+
+    from jitgrad.kernels import settings
+
+    monkeypatch.setitem(settings, "deterministic", False)
+    jitgrad.use_deterministic_algorithms(True)
+    assert settings["deterministic"] and jitgrad.are_deterministic_algorithms_enabled()
+    ordered = []  # the launchers' add_in_order calls: none may fall back to atomics
+    for fam in ("movement", "index", "embedding"):
+        mod = importlib.import_module(f"jitgrad.kernels.cuda.{fam}")
+        monkeypatch.setattr(mod, "add_in_order",
+                            lambda *a, f=mod.add_in_order, **k: ordered.append(1) or f(*a, **k))
+    n, m = 6, 40  # 40 sources into 6 rows: every row collects several
+    x = (rng.standard_normal((n, 3)) * 100).astype(np.float32)
+    src = (rng.standard_normal((m, 3)) * 10.0 ** rng.integers(-3, 4, (m, 3))).astype(np.float32)
+    idx = rng.integers(0, n, m)
+    w = rng.standard_normal((m, 3)).astype(np.float32)
+
+    def run(device):
+        def t(a, grad=False):
+            return jitgrad.tensor(a, device=device, requires_grad=grad)
+
+        out = {}
+        ix2 = t(np.repeat(idx[:, None], 3, 1))
+        out["scatter_add"] = t(x).scatter_add(0, ix2, t(src))
+        out["scatter"] = t(x).scatter(0, ix2, t(src))  # repeated indices: the last wins
+        out["index_add"] = t(x).index_add(0, t(idx), t(src), alpha=0.5)
+        out["index_put"] = t(x).index_put_((t(idx),), t(src), accumulate=True)
+        for name, fn in (("getitem", lambda a: a[t(idx)]),
+                         ("take", lambda a: a.take(t(idx * 3 + 1))),
+                         ("embedding", lambda a: jitgrad.nn.functional.embedding(t(idx), a))):
+            a = t(x, grad=True)
+            y = fn(a)
+            (y * t(w[:, :y.shape[-1]] if y.ndim > 1 else w[:, 0])).sum().backward()
+            out[name] = a.grad
+        return {k: v.cpu().numpy() for k, v in out.items()}
+
+    cpu, gpu = run("cpu"), run("cuda")
+    for k in cpu:
+        assert_array_equal(gpu[k], cpu[k], err_msg=k)
+    assert len(ordered) == 7
+    # new memory is filled, as in torch's deterministic mode
+    assert np.isnan(jitgrad.empty(3, device="cuda").cpu().numpy()).all()
+    assert (jitgrad.empty(2, dtype=jitgrad.int64).numpy() == np.iinfo(np.int64).max).all()
+    jitgrad.use_deterministic_algorithms(False)
+
+
+@needs_cuda
 @pytest.mark.parametrize("split", [None, 3])
 @pytest.mark.parametrize("tile", ["SHAPE", "LARGE", (3, 2, 2, 4, 3), (2, 3, 6, 4, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])

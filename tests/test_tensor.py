@@ -687,3 +687,48 @@ def test_out_of_range_python_int_wraps_like_torch():
     assert (t * (-2)).tolist() == [254, 112]
     assert (t < -1).tolist() == [True, True]  # -1 becomes 255, as in torch
     assert (t + (-1)).dtype == jitgrad.uint8
+
+
+def _deterministic_api(m, log):
+    """Drive m's (jitgrad's or torch's) deterministic-mode switches; log what it reports."""
+    log.append((m.are_deterministic_algorithms_enabled(), m.get_deterministic_debug_mode()))
+    for bad in (1, "x", None):
+        with pytest.raises(TypeError) as e:
+            m.use_deterministic_algorithms(bad)
+        log.append(str(e.value))
+    with pytest.raises(TypeError) as e:
+        m.use_deterministic_algorithms(True, warn_only=1)
+    log.append(str(e.value))
+    for mode in ("default", "warn", "error", 0, 1, 2, "bad", 3, 1.5):
+        try:
+            m.set_deterministic_debug_mode(mode)
+            log.append((m.get_deterministic_debug_mode(), m.are_deterministic_algorithms_enabled(),
+                        m.is_deterministic_algorithms_warn_only_enabled()))
+        except (RuntimeError, TypeError) as e:
+            log.append((type(e).__name__, str(e)))
+    m.use_deterministic_algorithms(True)
+    for dt in (m.float32, m.float64, m.int64, m.int32, m.uint8, m.bool):
+        log.append(m.empty(3, dtype=dt).tolist())
+    log.append(m.empty_like(m.ones(2)).tolist())
+    log.append(m.ones(2).new_empty(3).tolist())
+    m.utils.deterministic.fill_uninitialized_memory = False
+    log.append(m.zeros(2).new_empty(2).shape == (2,))
+    m.utils.deterministic.fill_uninitialized_memory = True
+    m.use_deterministic_algorithms(False)
+    log.append(m.are_deterministic_algorithms_enabled())
+
+
+def test_deterministic_mode_switches_and_fill_like_torch():
+    torch = pytest.importorskip("torch")
+    import torch.utils.deterministic  # noqa: F401 - (torch loads it lazily)
+
+    ours, theirs = [], []
+    try:
+        _deterministic_api(jitgrad, ours)
+        _deterministic_api(torch, theirs)
+    finally:
+        jitgrad.use_deterministic_algorithms(False)
+        torch.use_deterministic_algorithms(False)
+    assert repr(ours) == repr(theirs)  # (repr: NaN fills compare as text)
+    fills = ours[-10:-4]  # float32, float64, int64, int32, uint8, bool
+    assert np.isnan(fills[0]).all() and fills[2] == [np.iinfo(np.int64).max] * 3

@@ -1,5 +1,6 @@
-"""``jitgrad.utils``: ``data`` (datasets, samplers, DataLoader) and ``hooks``."""
+"""``jitgrad.utils``: ``data`` (datasets, samplers, DataLoader), ``hooks`` and
+``deterministic``."""
 
 from __future__ import annotations
 
-from . import data, hooks  # noqa: F401
+from . import data, deterministic, hooks  # noqa: F401

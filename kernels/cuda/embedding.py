@@ -4,8 +4,8 @@ of the same name.
 
 The forward is a row gather, one thread per output element. The backward adds gradient rows
 into the rows they were read from with atomic adds, one thread per gradient element (float
-gradients only, as autograd produces), then divides by the index counts for
-``scale_grad_by_freq``. Indices were validated by the caller; host index arrays (the saved
+gradients only, as autograd produces), or in deterministic mode in the rows' order
+(``ordered.py``), then divides by the index counts for ``scale_grad_by_freq``. Indices were validated by the caller; host index arrays (the saved
 ones) are uploaded.
 """
 
@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import settings
 from .array import CudaArray, empty, from_host
 from .launch import launch
+from .ordered import add_in_order
 from .runtime import config, cuda
 
 __all__ = ["embedding", "embedding_backward"]
@@ -47,6 +49,13 @@ def _ks():
                 cuda.atomic.add(out, r * D + e % D, g[e])
 
     @cuda.jit
+    def targets(idx, D, skip, dest):
+        """dest[i * D + j]: where add_rows adds g[i, j] (-1: the padding row, skipped)"""
+        for e in range(cuda.grid(1), dest.size, cuda.gridsize(1)):
+            r = idx[e // D]
+            dest[e] = -1 if r == skip else r * D + e % D
+
+    @cuda.jit
     def count(idx, counts):
         """counts[r] = the number of times r occurs in idx"""
         for e in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
@@ -59,7 +68,7 @@ def _ks():
             c = counts[e // D]
             out[e] = out[e] / (c if c > 1 else 1)
 
-    ks = _kernels["emb"] = (gather, add_rows, count, scale)
+    ks = _kernels["emb"] = (gather, add_rows, count, scale, targets)
     return ks
 
 
@@ -89,10 +98,15 @@ def embedding_backward(g: CudaArray, idx, num: int, padding_idx: int,
     out.fill(0)
     ix = _idx(idx)
     if ix.size and D:
-        gathers, add_rows, count, scale = _ks()
+        gathers, add_rows, count, scale, targets = _ks()
         g2 = (g if g.flags.c_contiguous else g.copy()).reshape(-1)
-        _launch(add_rows, g2.size, g2.flat(), ix.flat(), D, int(padding_idx),
-                out.reshape(-1).flat())
+        if settings["deterministic"]:
+            dest = empty((g2.size,), np.int64)
+            _launch(targets, g2.size, ix.flat(), D, int(padding_idx), dest.flat())
+            add_in_order(out.reshape(-1), dest, g2)
+        else:
+            _launch(add_rows, g2.size, g2.flat(), ix.flat(), D, int(padding_idx),
+                    out.reshape(-1).flat())
         if scale_by_freq:
             counts = empty(num, np.int64)
             counts.fill(0)
@@ -111,8 +125,8 @@ def ptx_checks() -> list:
 
     I64 = numba.int64
 
-    gather, add_rows, count, scale = _ks()
-    checks = []
+    gather, add_rows, count, scale, targets = _ks()
+    checks = [("embedding targets", targets, (arr(I64), I64, I64, arr(I64)))]
     for dt in (np.float32, np.float64):
         T = numba.from_dtype(np.dtype(dt))
         for it in (np.int64, np.int32):

@@ -3,15 +3,18 @@
 the same name. (The plane gather/scatter of max pooling's backward is in ``pool.py``.)
 
 One thread per source element in grid-stride loops; accumulation uses atomic adds (dtypes
-without one accumulate in int64 and are converted back). Index arrays may be host numpy
-arrays (uploaded) or CudaArrays.
+without one accumulate in int64 and are converted back), or in deterministic mode adds in
+the sources' order (``ordered.py``). Index arrays may be host numpy arrays (uploaded) or
+CudaArrays.
 """
 
 from __future__ import annotations
 
+from .. import settings
 from .array import CudaArray, empty
 from .launch import launch
 from .movement import _dev, _from_work, _idx, _work_dtype, _zeros
+from .ordered import add_in_order
 from .runtime import config, cuda
 
 __all__ = ["gather_dim", "scatter_add", "scatter_dim"]
@@ -32,8 +35,11 @@ def scatter_add(size: int, idx, src) -> CudaArray:
     if idx.size:
         idx = _idx(idx).reshape(-1)
         src = _dev(src, wdt).reshape(-1)
-        g, b = config(idx.size)
-        launch(_scatter_add_k, g, b, out.flat(), idx.flat(), src.flat())
+        if settings["deterministic"]:
+            add_in_order(out, idx, src)
+        else:
+            g, b = config(idx.size)
+            launch(_scatter_add_k, g, b, out.flat(), idx.flat(), src.flat())
     return _from_work(out, dt)
 
 

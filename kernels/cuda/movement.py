@@ -8,7 +8,9 @@ strides), so slices and transposes are read in place. Index arrays may arrive as
 arrays (they are uploaded) or CudaArrays (made int64 and contiguous on the device).
 Accumulating writes (scatter "add", index_add, put_add) use atomic adds; dtypes without a
 hardware atomic add (bool, small integers) accumulate in int64 and are converted back, as the
-CPU kernels do for bool. The block copies (cat, stack, flip, roll, repeat, pad, diagonal's
+CPU kernels do for bool. In deterministic mode these, and scatter's writes, list each
+source's destination and value instead and add (write) them in the sources' order
+(``ordered.py``). The block copies (cat, stack, flip, roll, repeat, pad, diagonal's
 backward) are strided assignments between views (``CudaArray.__setitem__``).
 """
 
@@ -17,9 +19,11 @@ from __future__ import annotations
 import numpy as np
 from numba import int64 as _i64
 
+from .. import settings
 from .array import CudaArray, empty, from_host
 from .elementwise import copy_strided, offset
 from .launch import launch
+from .ordered import add_in_order
 from .runtime import config, cuda
 
 __all__ = ["cat", "diagonal", "diagonal_backward", "flip", "gather", "index_add", "index_fill",
@@ -148,6 +152,14 @@ def _scatter_add_k(out, os, idx, src, s0, ss, shape, dim):
 
 
 @cuda.jit
+def _scatter_targets_k(dest, vals, os, idx, src, s0, ss, shape, dim):
+    """dest[i], vals[i]: where _scatter_add_k (_scatter_set_k) adds (writes) what"""
+    for i in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
+        dest[i] = _replaced(i, shape, os, 0, dim, idx[i])
+        vals[i] = src[offset(i, shape, ss, s0)]
+
+
+@cuda.jit
 def _scatter_value_k(out, os, idx, value, shape, dim):
     """out[i's position with its dim coordinate replaced by idx[i]] = value"""
     for i in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
@@ -187,6 +199,12 @@ def scatter(x: CudaArray, dim: int, idx, src, mode: str) -> CudaArray:
     if add and src.dtype != out.dtype:
         src = copy_strided(src, out.dtype)
     S, s0, ss = src.strided()
+    if settings["deterministic"]:
+        dest, vals = empty((idx.size,), np.int64), empty((idx.size,), out.dtype)
+        launch(_scatter_targets_k, g, b, dest.flat(), vals.flat(), os, idx.flat(), S, s0, ss,
+               idx.shape, dim)
+        add_in_order(out, dest, vals, replace=not add)
+        return _from_work(out, dt)
     kern = _scatter_add_k if add else _scatter_set_k
     launch(kern, g, b, out.flat(), os, idx.flat(), S, s0, ss, idx.shape, dim)
     return _from_work(out, dt)
@@ -207,6 +225,14 @@ def _index_add_k(out, os, idx, src, s0, ss, shape, dim, alpha, n):
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         cuda.atomic.add(out, _selected(i, shape, os, 0, dim, idx),
                         alpha * src[offset(i, shape, ss, s0)])
+
+
+@cuda.jit
+def _index_add_targets_k(dest, vals, os, idx, src, s0, ss, shape, dim, alpha, n):
+    """dest[i], vals[i]: where _index_add_k adds what"""
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        dest[i] = _selected(i, shape, os, 0, dim, idx)
+        vals[i] = alpha * src[offset(i, shape, ss, s0)]
 
 
 @cuda.jit
@@ -246,6 +272,12 @@ def index_add(x: CudaArray, dim: int, idx, src: CudaArray, alpha) -> CudaArray:
     os = tuple(s // out.itemsize for s in out.strides)
     S, s0, ss = src.strided()
     g, b = config(src.size)
+    if settings["deterministic"]:
+        dest, vals = empty((src.size,), np.int64), empty((src.size,), wdt)
+        launch(_index_add_targets_k, g, b, dest.flat(), vals.flat(), os, idx.flat(), S, s0, ss,
+               src.shape, dim, wdt.type(alpha), src.size)
+        add_in_order(out, dest, vals)
+        return _from_work(out, dt)
     launch(_index_add_k, g, b, out.flat(), os, idx.flat(), S, s0, ss, src.shape, dim,
            wdt.type(alpha), src.size)
     return _from_work(out, dt)
@@ -288,6 +320,14 @@ def _put_add_k(out, idx, src):
         cuda.atomic.add(out, k, src[i])
 
 
+@cuda.jit
+def _put_targets_k(dest, idx, n):
+    """dest[i]: where _put_add_k adds src[i]"""
+    for i in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
+        k = idx[i]
+        dest[i] = k + n if k < 0 else k
+
+
 def take(x: CudaArray, idx) -> CudaArray:
     """x's elements, in row-major order, at flat positions idx (in [-numel, numel))."""
     out = empty(idx.shape, x.dtype)
@@ -310,7 +350,12 @@ def put_add(shape: tuple, idx, src: CudaArray) -> CudaArray:
         idx = _idx(idx)
         src = _dev(src, wdt)
         g, b = config(idx.size)
-        launch(_put_add_k, g, b, out.flat(), idx.flat(), src.flat())
+        if settings["deterministic"]:
+            dest = empty((idx.size,), np.int64)
+            launch(_put_targets_k, g, b, dest.flat(), idx.flat(), out.size)
+            add_in_order(out, dest, src)
+        else:
+            launch(_put_add_k, g, b, out.flat(), idx.flat(), src.flat())
     return _from_work(out, dt)
 
 
@@ -501,6 +546,8 @@ def ptx_checks() -> list:
                            (arr(T), I64, tup(nd), arr(I64), arr(T), tup(nd), I64)))
         checks.append((f"scatter set {T}", _scatter_set_k,
                        (arr(T), tup(2), arr(I64), arr(T), I64, tup(2), tup(2), I64)))
+        checks.append((f"scatter targets {T}", _scatter_targets_k,  # deterministic mode
+                       (arr(I64), arr(T), tup(2), arr(I64), arr(T), I64, tup(2), tup(2), I64)))
         checks.append((f"scatter value {T}", _scatter_value_k,
                        (arr(T), tup(2), arr(I64), T, tup(2), I64)))
         checks.append((f"index_select {T}", _index_select_k,
@@ -519,5 +566,9 @@ def ptx_checks() -> list:
         checks.append((f"index_add {T}", _index_add_k,
                        (arr(T), tup(2), arr(I64), arr(T), I64, tup(2), tup(2), I64, T, I64)))
         checks.append((f"put_add {T}", _put_add_k, (arr(T), arr(I64), arr(T))))
+        checks.append((f"index_add targets {T}", _index_add_targets_k,
+                       (arr(I64), arr(T), tup(2), arr(I64), arr(T), I64, tup(2), tup(2), I64, T,
+                        I64)))
+    checks.append(("put targets", _put_targets_k, (arr(I64), arr(I64), I64)))
     checks.append(("one_hot", _one_hot_k, (arr(I64), arr(I64), I64)))
     return checks
