@@ -779,6 +779,9 @@ def test_deterministic_mode_accumulates_in_the_cpus_order(rng, monkeypatch):
         out["scatter"] = t(x).scatter(0, ix2, t(src))  # repeated indices: the last wins
         out["index_add"] = t(x).index_add(0, t(idx), t(src), alpha=0.5)
         out["index_put"] = t(x).index_put_((t(idx),), t(src), accumulate=True)
+        y = t(x)
+        y[t(idx)] = t(src)  # repeated rows: the last write wins
+        out["setitem"] = y
         for name, fn in (("getitem", lambda a: a[t(idx)]),
                          ("take", lambda a: a.take(t(idx * 3 + 1))),
                          ("embedding", lambda a: jitgrad.nn.functional.embedding(t(idx), a))):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import scalar
+from .. import scalar, settings
 from ..elementwise import _NUMBA_TYPES
 from .array import CudaArray, empty, from_host
 from . import vector
@@ -531,7 +531,9 @@ def gather_offsets(a: CudaArray, offs: np.ndarray) -> CudaArray:
 
 
 def scatter_offsets(a: CudaArray, offs: np.ndarray, value) -> None:
-    """a's element at offset offs[i] = value (broadcast to offs' shape)."""
+    """a's element at offset offs[i] = value (broadcast to offs' shape). An offset named
+    several times gets one of its values, or in deterministic mode its last, as on the
+    CPU."""
     if offs.size == 0:
         return
     if not isinstance(value, CudaArray):
@@ -540,6 +542,13 @@ def scatter_offsets(a: CudaArray, offs: np.ndarray, value) -> None:
         value = value.broadcast_to(offs.shape) if value.size != 1 else value.reshape(1)
     if value.size != 1 or not value.flags.c_contiguous:
         value = value.copy() if value.size != 1 else value
+    if value.size != 1 and settings["deterministic"]:
+        flat = offs.reshape(-1)
+        _, last = np.unique(flat[::-1], return_index=True)
+        if last.size < flat.size:  # repeated offsets: keep each one's last write only
+            keep = np.sort(flat.size - 1 - last)
+            offs = flat[keep]
+            value = gather_offsets(value.reshape(-1), keep)
     A, a0, _ = a.strided()
     scatter = _copiers(value.dtype, a.dtype)[4]
     g, b = config(offs.size)
