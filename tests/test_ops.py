@@ -114,6 +114,16 @@ def test_against_torch(row: OpRow, case: tuple, device, rng) -> None:
         raise
 
 
+def _torch_float64_grads(torch, row: OpRow, arrays: list, vs: list) -> list:
+    """torch's input gradients with every float input and cotangent in float64."""
+    tx = [torch.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a,
+                       requires_grad=a.dtype.kind == "f") for a in arrays]
+    outs = [o for o in _outputs(row.torch_op()(torch, *tx)) if o.requires_grad]
+    loss = sum((o * torch.tensor(v.astype(np.float64))).sum() for o, v in zip(outs, vs))
+    loss.backward()
+    return [t.grad.numpy() if t.grad is not None else None for t in tx]
+
+
 def _against_torch(torch, row: OpRow, case: tuple, device, rng) -> None:
     for dts in row.dtype_specs(len(case)):
         arrays = row.draw(rng, case, dts)
@@ -123,6 +133,7 @@ def _against_torch(torch, row: OpRow, case: tuple, device, rng) -> None:
         touts = _outputs(row.torch_op()(torch, *tx))
         assert len(jouts) == len(touts)
         jloss, tloss = None, None
+        vs = []  # the random cotangent of each output that requires grad
         for k, (jo, to) in enumerate(zip(jouts, touts)):
             what = f"{row.name} output {k}, inputs {[str(d) for d in dts]}"
             tdt = np.dtype(str(to.dtype).removeprefix("torch."))
@@ -133,6 +144,7 @@ def _against_torch(torch, row: OpRow, case: tuple, device, rng) -> None:
             assert jo.requires_grad == to.requires_grad, what
             if to.requires_grad:
                 v = rng.standard_normal(to.shape).astype(tdt)
+                vs.append(v)
                 jl = (jo * jitgrad.tensor(v, device=device)).sum()
                 tl = (to * torch.tensor(v)).sum()
                 jloss = jl if jloss is None else jloss + jl
@@ -151,5 +163,13 @@ def _against_torch(torch, row: OpRow, case: tuple, device, rng) -> None:
                 continue
             assert a.grad is not None, f"{what}: missing"
             assert a.grad.dtype.name == str(b.grad.dtype).removeprefix("torch."), what
-            _assert_close(a.grad.cpu().numpy(), b.grad.numpy(), TORCH_TOL[low or b.grad.numpy().dtype],
-                          what)
+            tol = TORCH_TOL[low or b.grad.numpy().dtype]
+            try:
+                _assert_close(a.grad.cpu().numpy(), b.grad.numpy(), tol, what)
+            except AssertionError:
+                if low is None:
+                    raise
+                # torch's float32 gradient may be the less precise of the two (a normalization's
+                # cancellation, say): then jitgrad's must be as close to torch's float64 one
+                exact = _torch_float64_grads(torch, row, arrays, vs)[i]
+                _assert_close(a.grad.cpu().numpy(), exact, tol, what + " (torch in float64)")
