@@ -24,7 +24,7 @@ from .tensor import Tensor, _wrap_dim
 __all__ = ["cat", "concat", "concatenate", "stack", "split", "chunk", "unbind", "unflatten",
            "tile", "flip", "roll", "narrow", "gather", "scatter", "scatter_add",
            "index_select", "index_add", "index_fill", "masked_fill", "take", "tril", "triu",
-           "diagonal", "constant_pad_nd", "index_put"]
+           "diagonal", "constant_pad_nd", "index_put", "put"]
 
 _wrap = Tensor._wrap
 
@@ -933,12 +933,21 @@ def index_put(input: Tensor, indices, values: Tensor,  # noqa: A002 - torch's na
     if not isinstance(indices, (tuple, list)):
         raise TypeError("index_put(): argument 'indices' (position 1) must be tuple of "
                         f"Tensors, not {type(indices).__name__}")
+    for k, t in enumerate(indices):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {k} in argument 0, but got "
+                            f"{type(t).__name__}")
+        _check_index_device(x, t)
+    if not isinstance(accumulate, bool):
+        raise TypeError("index_put(): argument 'accumulate' must be bool, not "
+                        f"{type(accumulate).__name__}")
+    if len(indices) > x._data.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {x._data.ndim} "
+                         f"(got {len(indices)})")
     values = _put_values(x, values, "index_put", 2)
     from . import _inplace
 
     parts = V._normalize_key(tuple(indices), x._data.shape)
-    if not accumulate:
-        return _inplace.index_put(x, parts, values)
     target = np.broadcast_to(np.zeros((), np.int8), x._data.shape)[parts].shape
     if values._data.shape != target:
         try:
@@ -949,6 +958,8 @@ def index_put(input: Tensor, indices, values: Tensor,  # noqa: A002 - torch's na
                 f"shape mismatch: value tensor of shape {list(values._data.shape)} cannot be "
                 f"broadcast to indexing result of shape {list(target)}") from None
         values = V.expand(values, target)
+    if not accumulate:
+        return _inplace.index_put(x, parts, values)
     with grad_mode.no_grad():
         out = _ops.add(x, V.index_backward(values, x._data.shape, parts))
     return record(D.INDEX_PUT_ACCUMULATE, _wrap(out._data), (x, values), (parts,))
@@ -961,6 +972,9 @@ def put(input: Tensor, index: Tensor, source: Tensor,  # noqa: A002 - torch's na
     x = input
     idx = _index_arg(index, "put_", 1)
     _check_index_device(x, index)
+    if not isinstance(accumulate, bool):
+        raise TypeError("put(): argument 'accumulate' must be bool, not "
+                        f"{type(accumulate).__name__}")
     if not isinstance(source, Tensor):
         raise TypeError(f"put_(): argument 'source' (position 2) must be Tensor, not "
                         f"{type(source).__name__}")
@@ -978,6 +992,8 @@ def put(input: Tensor, index: Tensor, source: Tensor,  # noqa: A002 - torch's na
                          f"elements, but got source.numel() = {source._data.size}, "
                          f"index.numel() = {idx.size}")
     n = x._data.size
+    if n == 0 and idx.size:
+        raise IndexError("put_(): Tried to put elements into an empty tensor")
     v = _first_bad(idx, -n, n)
     if v is not None:
         raise IndexError(f"out of range: tried to access index {v} on a tensor of {n} "

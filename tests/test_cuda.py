@@ -629,6 +629,12 @@ def test_folds_of_every_layout_match_the_cpu(dtype, rng):
             got = K.moments(from_host(finite + 1e3), corr, take_sqrt).get()
             assert_allclose(got, C.moments(finite + 1e3, corr, take_sqrt), rtol=1e-4,
                             atol=1e-6, err_msg=str(shape))
+        # a constant lane's variance is 0 exactly: its mean is the sum divided by r, as on
+        # the CPU (times 1/r misses by a bit for r = 49, 75, 77, ...)
+        const = np.full((o, 49, i), 0.1, dtype)
+        assert (K.moments(from_host(const), 1.0, True).get() == 0).all()
+        assert (K.var_backward(from_host(np.ones((o, i), dtype)), from_host(const), 1.0).get()
+                == 0).all()
         g = rng.standard_normal((o, i)).astype(dtype)
         ext = C.amax(finite, True)
         assert_allclose(K.extreme_backward(from_host(g), from_host(finite), from_host(ext))
@@ -799,6 +805,38 @@ def test_deterministic_mode_accumulates_in_the_cpus_order(rng, monkeypatch):
     assert np.isnan(jitgrad.empty(3, device="cuda").cpu().numpy()).all()
     assert (jitgrad.empty(2, dtype=jitgrad.int64).numpy() == np.iinfo(np.int64).max).all()
     jitgrad.use_deterministic_algorithms(False)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_lanes_of_prod_and_cumprod_backward_match_the_cpu(dtype, rng):
+    # lanes long enough to be scanned in chunks: prod's backward from running products
+    # before and after each element, cumprod's from the linear recurrence it is; zeros
+    # included (no division); short lanes keep the one-thread-per-lane kernels
+    from jitgrad.kernels import cuda as K
+    from jitgrad.kernels import reduce as C
+    from jitgrad.kernels import scan as CS
+    from jitgrad.kernels.cuda import scan as S
+    from jitgrad.kernels.cuda.array import from_host
+    from numba import config
+
+    shapes = ([(1, 300, 1), (1, 150, 2), (3, 5, 1)] if config.ENABLE_CUDASIM else
+              [(1, 200_000, 1), (3, 70_000, 2), (4096, 30, 1)])
+    chunked = 0
+    for o, r, i in shapes:
+        chunked += S._plan(o * i, r)[0] > 1
+        x = (1 + 0.002 * rng.standard_normal((o, r, i))).astype(dtype)
+        x[0, r // 3, 0] = 0  # a zero: its lane's other gradients vanish, its own does not
+        g = rng.standard_normal((o, i)).astype(dtype)
+        assert_allclose(K.prod_backward(from_host(g), from_host(x)).get(),
+                        C.prod_backward(g, x), rtol=1e-4, atol=1e-6, err_msg=str((o, r, i)))
+        gy = rng.standard_normal(x.shape).astype(dtype)
+        for reverse in (False, True):
+            yr = CS.cumprod(x, 1, x.dtype, reverse)
+            got = K.cumprod_backward(from_host(gy), from_host(x), from_host(yr), 1, reverse)
+            assert_allclose(got.get(), CS.cumprod_backward(gy, x, yr, 1, reverse), rtol=1e-4,
+                            atol=1e-5, err_msg=f"{(o, r, i)} reverse={reverse}")
+    assert chunked == 2
 
 
 @needs_cuda

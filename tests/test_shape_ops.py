@@ -859,3 +859,44 @@ def test_bad_input_texts_are_torchs(name, fn, exc, text):
     with pytest.raises(exc) as ei:
         fn(torch, x, y)
     assert str(ei.value).splitlines()[0] == text.splitlines()[0]
+
+
+def _put_calls(m):
+    x = m.zeros(3, 2)
+    i = m.tensor([1])
+    return {
+        "none": lambda: x.index_put((None, i), m.ones(1)),
+        "int": lambda: x.index_put((1,), m.ones(2)),
+        "list": lambda: x.index_put(([1],), m.ones(2)),
+        "not a tuple": lambda: x.index_put(i, m.ones(2)),
+        "accumulate 1": lambda: x.index_put((i,), m.ones(2), accumulate=1),
+        "leading dims": lambda: x.index_put((i,), m.ones(1, 1, 2)),
+        "leading dims, accumulate": lambda: x.index_put((i,), m.ones(1, 1, 2), accumulate=True),
+        "too many": lambda: x.index_put((i, i, i), m.ones(1)),
+        "dtypes": lambda: x.index_put((i,), m.ones(2, dtype=m.float64)),
+        "value not a tensor": lambda: x.index_put((i,), 1.0),
+        "bool index": lambda: x.index_put((m.tensor([True, False, True]),), m.ones(2)),
+        "broadcast, repeats": lambda: x.index_put((m.tensor([2, 0, 2]),), m.tensor(2.0), True),
+        "put into empty": lambda: m.zeros(0).put(m.tensor([0]), m.ones(1)),
+        "put float index": lambda: x.put(m.tensor([0.5]), m.ones(1)),
+        "put function": lambda: m.put(x, m.tensor([0, -1]), m.ones(2)),
+        "put accumulate 1": lambda: x.put(m.tensor([0]), m.ones(1), accumulate=1),
+        "put out of range": lambda: x.put(m.tensor([6]), m.ones(1)),
+        "put sizes": lambda: x.put(m.tensor([1, 2]), m.ones(1)),
+        "put dtypes": lambda: x.put(m.tensor([1]), m.ones(1, dtype=m.float64)),
+        "put repeats": lambda: x.put(m.tensor([0, 5, 0]), m.tensor([1., 2., 3.]), True),
+    }
+
+
+def test_index_put_and_put_results_and_errors_match_torch():
+    torch = pytest.importorskip("torch")
+
+    def outcome(fn):
+        try:
+            return ("ok", fn().tolist())
+        except Exception as e:  # noqa: BLE001 - the type and words are what is compared
+            return (type(e).__name__, str(e))
+
+    ours = {k: outcome(f) for k, f in _put_calls(jitgrad).items()}
+    theirs = {k: outcome(f) for k, f in _put_calls(torch).items()}
+    assert ours == theirs

@@ -711,9 +711,6 @@ def _deterministic_api(m, log):
         log.append(m.empty(3, dtype=dt).tolist())
     log.append(m.empty_like(m.ones(2)).tolist())
     log.append(m.ones(2).new_empty(3).tolist())
-    m.utils.deterministic.fill_uninitialized_memory = False
-    log.append(m.zeros(2).new_empty(2).shape == (2,))
-    m.utils.deterministic.fill_uninitialized_memory = True
     m.use_deterministic_algorithms(False)
     log.append(m.are_deterministic_algorithms_enabled())
 
@@ -730,5 +727,13 @@ def test_deterministic_mode_switches_and_fill_like_torch():
         jitgrad.use_deterministic_algorithms(False)
         torch.use_deterministic_algorithms(False)
     assert repr(ours) == repr(theirs)  # (repr: NaN fills compare as text)
-    fills = ours[-10:-4]  # float32, float64, int64, int32, uint8, bool
+    from jitgrad._creation import _uninitialized
+
+    jitgrad.utils.deterministic.fill_uninitialized_memory = False
+    try:  # switched off: nothing is filled in
+        assert _uninitialized(np.float32) is None
+    finally:
+        jitgrad.utils.deterministic.fill_uninitialized_memory = True
+    assert np.isnan(_uninitialized(np.float32))
+    fills = ours[-9:-3]  # float32, float64, int64, int32, uint8, bool
     assert np.isnan(fills[0]).all() and fills[2] == [np.iinfo(np.int64).max] * 3

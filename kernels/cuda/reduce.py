@@ -573,7 +573,8 @@ def _prod_backward_kernel():
     @cuda.jit
     def k(g, x, out, r, inner, lanes):
         """out[o, k, j] = g[o, j] * prod_{i != k} x[o, i, j]: one thread per lane, prefix
-        products forwards then suffix products backwards (no division)."""
+        products forwards then suffix products backwards (no division). (Long lanes take
+        chunked running products instead: see prod_backward.)"""
         for o in range(cuda.grid(1), lanes, cuda.gridsize(1)):
             base = (o // inner) * r * inner + o % inner
             run = _F64(1)
@@ -595,6 +596,16 @@ def prod_backward(g, x3: CudaArray) -> CudaArray:
     out = empty(x3.shape, x3.dtype)
     if out.size:
         n = outer * inner
+        from . import scan
+
+        if scan._plan(n, r)[0] > 1:  # long lanes: the products before and after each element
+            from .elementwise import binary
+
+            before = scan.shift(scan.cumprod(x3, 1, x3.dtype), 1, 1, 1)
+            after = scan.shift(scan.cumprod(x3, 1, x3.dtype, reverse=True), 1, -1, 1)
+            others = binary("mul", before, after, x3.shape)
+            gl = lanes_of(g, x3.dtype, n).reshape(outer, 1, inner)
+            return binary("mul", others, gl, x3.shape, out=out)
         k = _get(("prod_backward",), _prod_backward_kernel)
         gr, bl = config(n)
         gl = lanes_of(g, x3.dtype, n)
@@ -645,9 +656,14 @@ def vector_norm(a3: CudaArray, p: float) -> CudaArray:
 
 
 def _lane_means(x3: CudaArray) -> CudaArray:
-    """The float64 mean of each lane of an (outer, r, inner) block (r >= 1), flat."""
+    """The float64 mean of each lane of an (outer, r, inner) block (r >= 1), flat: the sum
+    divided by r, as on the CPU (a product with 1/r can miss by a bit, and then a constant
+    lane's variance is not 0)."""
+    from .elementwise import binary
+
     outer, r, inner = x3.shape
-    return sum_(x3, np.float64, 1.0 / r).reshape(outer * inner)
+    sums = sum_(x3, np.float64, 1.0).reshape(outer * inner)
+    return binary("div", sums, np.asarray(np.float64(r)), sums.shape)
 
 
 def moments(a3: CudaArray, correction: float, take_sqrt: bool) -> CudaArray:

@@ -226,6 +226,14 @@ def cumprod_backward(g, x: CudaArray, y: CudaArray, dim: int,
     if out.size:
         outer, r, inner = _geom(x, dim)
         n = outer * inner
+        if _plan(n, r)[0] > 1:  # long lanes: s is a linear recurrence, scanned in chunks
+            from .elementwise import binary
+
+            gf = _full(g, x)
+            # s[k] = g[k] + x[k + 1] * s[k + 1] (mirrored when reverse); out[k] = s[k] * y[k - 1]
+            s = linrec(shift(x, dim, 1 if reverse else -1, 0), gf, dim, not reverse)
+            yc = _contiguous(y, x.dtype)
+            return binary("mul", s, shift(yc, dim, -1 if reverse else 1, 1), x.shape, out=out)
         acc = _acc(x.dtype)
         k = _get(("cumprod_backward", acc), lambda: _cumprod_backward_kernel(acc))
         gb, b = config(n)

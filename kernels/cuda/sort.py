@@ -3,8 +3,9 @@
 Rows are sorted stably, NaN after every number (before every number when descending), as
 the CPU kernel and torch do. Two algorithms:
 
-- Short rows (fewer than ``BITONIC_MIN`` elements): one thread sorts one row by insertion,
-  C**2 / 2 steps for a row of C, in one launch (class scores, top-k over a batch).
+- Short rows (fewer than ``BITONIC_MIN`` elements, or 64 for a single row): one thread
+  sorts one row by insertion, C**2 / 2 steps for a row of C, in one launch (class scores,
+  top-k over a batch).
 - Long rows: a bitonic network over (value, position) pairs, the row padded to a power of
   two P with positions past its end that sort last. Ties are broken by position, so the
   order is a strict total one and the network's result is the stable order.
@@ -151,7 +152,7 @@ def argsort(x2, descending: bool) -> CudaArray:
     if out.size:
         R, C = x2.shape
         xd = _dev(x2)
-        if C >= BITONIC_MIN:
+        if C >= BITONIC_MIN or (R == 1 and C > 64):  # (one row: one thread for insertion)
             _bitonic(xd, out, descending)
             return out
         g, b = config(R)
