@@ -99,7 +99,27 @@ def _kernels():
     out.append(("sum rows float32", rows, (F32, F32, I64, I64, I64, numba.float64), 256, None))
     out.append(("sum cols float32", cols, (F32, F32, I64, I64, I64, I64, numba.float64), 256,
                 None))
+    # a fold (max with its index, elements into partials) in both layouts, as fold() calls it
+    rows, cols = R._fold_kernels(R.EXTREME, numba.float32, False, False)
+    A64 = types.Array(I64, 1, "C")
+    out.append(("fold max rows float32", rows,
+                (F32, F32, F32, A64, F32, I64, I64, I64, I64, numba.float64), 256, None))
+    out.append(("fold max cols float32", cols,
+                (F32, F32, F32, A64, F32, I64, I64, I64, I64, I64, numba.float64), 256, None))
     return out
+
+
+def _loads_together(sass: str) -> int:
+    """The most global loads the code issues one after another with no branch between them
+    (a fold's take branches: loads behind a branch wait for it)."""
+    best = run = 0
+    for line in sass.splitlines():
+        if "LDG" in line:
+            run += 1
+            best = max(best, run)
+        elif re.search(r"\bBRA\b|\bEXIT\b", line):
+            run = 0
+    return best
 
 
 def _loops(sass: str) -> list:
@@ -207,7 +227,7 @@ def main(argv=None) -> None:
     if not args.caps:
         print(f"{'kernel':44s} {'regs':>5s} {'spill st/ld':>12s} {'smem':>6s} "
               f"{'threads':>7s} {'blocks/SM':>9s} {'cap':>4s} {'uncapped':>9s}")
-    hot, wide = [], []
+    hot, wide, flight = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         src, cubin = f"{tmp}/k.ptx", f"{tmp}/k.cubin"
         for name, kernel, sig, threads, cap in _kernels():
@@ -240,9 +260,14 @@ def main(argv=None) -> None:
                 sass = _sass(nvdisasm, cubin)
                 wide.append(f"  {name}: {len(re.findall(r'LDG[.]E[.]128', sass))} LDG.E.128, "
                             f"{len(re.findall(r'STG[.]E[.]128', sass))} STG.E.128")
+            elif nvdisasm and name.startswith("fold"):
+                flight.append(f"  {name}: {_loads_together(_sass(nvdisasm, cubin))} loads")
     if wide:
         print("\nGlobal memory accesses of 16 bytes in the elementwise kernels' vector variants:")
         print("\n".join(wide))
+    if flight:
+        print("\nGlobal loads a fold issues with no branch between them (in flight at once):")
+        print("\n".join(flight))
     if hot:
         print("\nGEMM loops holding FMAs (static instructions per pass, innermost first), and "
               "an estimate of what one\nBK-deep step of k executes: the inner loop's passes "

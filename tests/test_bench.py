@@ -434,8 +434,8 @@ def test_cuda_register_report_compiles_the_main_kernels_without_spills():
     assert table.startswith("# ptxas "), r.stdout
     rows = [line.split() for line in table.splitlines()[2:] if line.strip()]
     # three tiles the products pick (float32 small and large, float64), each in four staging
-    # variants (operands 4 (8) or 16 bytes at a time), and six other kernels
-    assert sum(row[0] == "gemm" for row in rows) == 12 and len(rows) == 18, r.stdout
+    # variants (operands 4 (8) or 16 bytes at a time), and eight other kernels
+    assert sum(row[0] == "gemm" for row in rows) == 12 and len(rows) == 20, r.stdout
     capped = 0
     for row in rows:
         assert row[-6] == "0/0" and int(row[-3]) >= 1, row
@@ -448,7 +448,13 @@ def test_cuda_register_report_compiles_the_main_kernels_without_spills():
 
     if _nvdisasm() is None:
         return
-    wide, _, loops = rest.partition("\n\n")
+    wide, _, rest = rest.partition("\n\n")
+    flight, _, loops = rest.partition("\n\n")
+    # a fold issues four loads before the branches of its step (four states in turn)
+    folds = [line for line in flight.splitlines() if line.startswith("  fold")]
+    assert len(folds) == 2, r.stdout
+    for line in folds:
+        assert int(re.search(r"(\d+) loads", line).group(1)) >= 4, line
     # the elementwise vector variants read and write global memory 16 bytes at a time
     vec = [line for line in wide.splitlines() if "(16B)" in line]
     assert len(vec) == 2, r.stdout

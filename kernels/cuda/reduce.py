@@ -420,18 +420,29 @@ def _fold_kernels(op: Fold, T, part: bool, final: bool):
     TX, TY = op.tx(T), op.ty
     init, step, merge, finish = op.init, op.step, op.merge, op.finish
 
-    if not part:
+    # load(a, ay, i): what one position holds (an element, or a partial state);
+    # take(v, vy, q, x, y, ...): (x, y) with it taken (step, or merge for partials)
+    if part and op.has_y:
         @cuda.jit(device=True)
-        def take(a, ay, i, q, x, y, ik, fk):
-            return step(x, y, a[i], q, ik, fk)
-    elif op.has_y:
-        @cuda.jit(device=True)
-        def take(a, ay, i, q, x, y, ik, fk):
-            return merge(x, y, a[i], ay[i], ik, fk)
+        def load(a, ay, i):
+            return a[i], ay[i]
     else:
         @cuda.jit(device=True)
-        def take(a, ay, i, q, x, y, ik, fk):
-            return merge(x, y, a[i], y, ik, fk)
+        def load(a, ay, i):
+            return a[i], 0
+
+    if not part:
+        @cuda.jit(device=True)
+        def take(v, vy, q, x, y, ik, fk):
+            return step(x, y, v, q, ik, fk)
+    elif op.has_y:
+        @cuda.jit(device=True)
+        def take(v, vy, q, x, y, ik, fk):
+            return merge(x, y, v, vy, ik, fk)
+    else:
+        @cuda.jit(device=True)
+        def take(v, vy, q, x, y, ik, fk):
+            return merge(x, y, v, y, ik, fk)
 
     if final and op.has_y:
         @cuda.jit(device=True)
@@ -453,6 +464,31 @@ def _fold_kernels(op: Fold, T, part: bool, final: bool):
         def put(px, py, w, x, y, ik, fk):
             px[w] = x
 
+    @cuda.jit(device=True)
+    def sweep(a, ay, base, q, hi, dq, stride, x, y, ik, fk):
+        """(x, y) with positions q, q + dq, ... below hi (element base + q * stride) taken:
+        four interleaved states, so that four loads are in flight, merged at the end"""
+        x1, y1, x2, y2, x3, y3 = x, y, x, y, x, y  # (init's state merges as an identity)
+        d = dq * stride
+        while q + 3 * dq < hi:
+            i = base + q * stride
+            v0, w0 = load(a, ay, i)  # the four loads first: no branch of take between them
+            v1, w1 = load(a, ay, i + d)
+            v2, w2 = load(a, ay, i + 2 * d)
+            v3, w3 = load(a, ay, i + 3 * d)
+            x, y = take(v0, w0, q, x, y, ik, fk)
+            x1, y1 = take(v1, w1, q + dq, x1, y1, ik, fk)
+            x2, y2 = take(v2, w2, q + 2 * dq, x2, y2, ik, fk)
+            x3, y3 = take(v3, w3, q + 3 * dq, x3, y3, ik, fk)
+            q += 4 * dq
+        while q < hi:
+            v0, w0 = load(a, ay, base + q * stride)
+            x, y = take(v0, w0, q, x, y, ik, fk)
+            q += dq
+        x, y = merge(x, y, x1, y1, ik, fk)
+        x2, y2 = merge(x2, y2, x3, y3, ik, fk)
+        return merge(x, y, x2, y2, ik, fk)
+
     @cuda.jit
     def rows(a, ay, px, py, center, r, chunk, nchunk, ik, fk):
         """work item w = (lane o, chunk): a block folds a[o, chunk], then a tree"""
@@ -466,10 +502,7 @@ def _fold_kernels(op: Fold, T, part: bool, final: bool):
             hi = min(r, lo + chunk)
             base = o * r
             x0, y0 = init(a[base], center[o % nc], ik, fk)
-            x = TX(x0)
-            y = TY(y0)
-            for q in range(lo + t, hi, B):
-                x, y = take(a, ay, base + q, q, x, y, ik, fk)
+            x, y = sweep(a, ay, base, lo + t, hi, B, 1, TX(x0), TY(y0), ik, fk)
             shx[t] = x
             shy[t] = y
             cuda.syncthreads()
@@ -499,10 +532,7 @@ def _fold_kernels(op: Fold, T, part: bool, final: bool):
             lo = c * chunk
             hi = min(r, lo + chunk)
             x0, y0 = init(a[base], center[lane % nc], ik, fk)
-            x = TX(x0)
-            y = TY(y0)
-            for q in range(lo, hi):
-                x, y = take(a, ay, base + q * inner, q, x, y, ik, fk)
+            x, y = sweep(a, ay, base, lo, hi, 1, inner, TX(x0), TY(y0), ik, fk)
             put(px, py, w, x, y, ik, fk)
 
     k = _kernels[key] = (rows, cols)
