@@ -912,17 +912,17 @@ def take_backward(g: Tensor, shape: tuple, idx: np.ndarray) -> Tensor:
     return record(D.TAKE_BACKWARD, out, (g,), (idx,))
 
 
-def _put_values(x: Tensor, values, fn: str, pos: int) -> Tensor:
-    if not isinstance(values, Tensor):
-        raise TypeError(f"{fn}(): argument 'values' (position {pos}) must be Tensor, not "
-                        f"{type(values).__name__}")
-    _ops.check_same_device(x, values)
-    if values._data.dtype != x._data.dtype:
-        raise RuntimeError(
-            "Index put requires the source and destination dtypes match, got "
-            f"{_ops.torch_name(x._data.dtype)} for the destination and "
-            f"{_ops.torch_name(values._data.dtype)} for the source.")
-    return values
+def _put_source(x: Tensor, t, what: str, pos: int, fn: str, mismatch: str) -> Tensor:
+    """What index_put or put writes into x: a tensor on x's device, of x's dtype (else
+    `mismatch`, formatted with both dtypes' names, as the error)."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{fn}(): argument '{what}' (position {pos}) must be Tensor, not "
+                        f"{type(t).__name__}")
+    _ops.check_same_device(x, t)
+    if t._data.dtype != x._data.dtype:
+        raise RuntimeError(mismatch.format(dst=_ops.torch_name(x._data.dtype),
+                                           src=_ops.torch_name(t._data.dtype)))
+    return t
 
 
 def index_put(input: Tensor, indices, values: Tensor,  # noqa: A002 - torch's name
@@ -944,7 +944,9 @@ def index_put(input: Tensor, indices, values: Tensor,  # noqa: A002 - torch's na
     if len(indices) > x._data.ndim:
         raise IndexError(f"too many indices for tensor of dimension {x._data.ndim} "
                          f"(got {len(indices)})")
-    values = _put_values(x, values, "index_put", 2)
+    values = _put_source(x, values, "values", 2, "index_put",
+                         "Index put requires the source and destination dtypes match, got "
+                         "{dst} for the destination and {src} for the source.")
     from . import _inplace
 
     parts = V._normalize_key(tuple(indices), x._data.shape)
@@ -975,15 +977,9 @@ def put(input: Tensor, index: Tensor, source: Tensor,  # noqa: A002 - torch's na
     if not isinstance(accumulate, bool):
         raise TypeError("put(): argument 'accumulate' must be bool, not "
                         f"{type(accumulate).__name__}")
-    if not isinstance(source, Tensor):
-        raise TypeError(f"put_(): argument 'source' (position 2) must be Tensor, not "
-                        f"{type(source).__name__}")
-    _ops.check_same_device(x, source)
-    if source._data.dtype != x._data.dtype:
-        raise RuntimeError(
-            "put_(): self and source expected to have the same dtype, but got self.dtype = "
-            f"{_ops.torch_name(x._data.dtype)} and source.dtype = "
-            f"{_ops.torch_name(source._data.dtype)}")
+    source = _put_source(x, source, "source", 2, "put_",
+                         "put_(): self and source expected to have the same dtype, but got "
+                         "self.dtype = {dst} and source.dtype = {src}")
     if idx.dtype != np.int64:
         raise RuntimeError(f"put_(): Expected a long tensor for index, but got "
                            f"{_ops.torch_name(idx.dtype)}")

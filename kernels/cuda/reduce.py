@@ -64,16 +64,23 @@ def _sum_kernels(acc_type):
     def cols(a, out, r, inner, chunk, nchunk, scale):
         lanes = out.size // nchunk
         for w in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            c = w // lanes
-            lane = w - c * lanes
-            o = lane // inner
-            lo = c * chunk
-            hi = min(r, lo + chunk)
-            p = o * r * inner + (lane - o * inner) + lo * inner
-            out[w] = strided_sum(a, p, inner, hi - lo, acc_type(0)) * scale
+            base, lo, hi, _ = chunk_span(w, lanes, r, inner, chunk)
+            out[w] = strided_sum(a, base + lo * inner, inner, hi - lo, acc_type(0)) * scale
 
     k = _kernels[key] = (rows, cols)
     return k
+
+
+@cuda.jit(device=True)
+def chunk_span(w, lanes, r, inner, chunk):
+    """Work item w = (chunk c, lane) of a pass over an (outer, r, inner) block in chunks of
+    `chunk` positions, lanes numbered (o, j): (index of the lane's first element, the
+    chunk's first and end positions, the lane)."""
+    c = w // lanes
+    lane = w - c * lanes
+    o = lane // inner
+    lo = c * chunk
+    return o * r * inner + (lane - o * inner), lo, min(r, lo + chunk), lane
 
 
 @cuda.jit(device=True)
@@ -317,17 +324,11 @@ def _anyall_finish(x, y, ik, fk):
 ANY_ALL = Fold("any_all", _anyall_init, _anyall_step, _anyall_merge, _anyall_finish,
                lambda T: numba.int64, numba.int64)
 
-NORM_ZERO, NORM_ONE, NORM_TWO, NORM_INF, NORM_NEG_INF, NORM_P = range(6)
-
-
-@cuda.jit(device=True)
-def _extreme_abs(v, b, kind):
-    """The running max (NORM_INF) or min of |a|; nan sticks."""
-    if b != b:
-        return b
-    if v != v or (v > b if kind == NORM_INF else v < b):
-        return v
-    return b
+NORM_ZERO, NORM_ONE, NORM_TWO, NORM_INF, NORM_NEG_INF, NORM_P = (
+    _cpu_reduce.NORM_ZERO, _cpu_reduce.NORM_ONE, _cpu_reduce.NORM_TWO, _cpu_reduce.NORM_INF,
+    _cpu_reduce.NORM_NEG_INF, _cpu_reduce.NORM_P)
+# the running max (NORM_INF) or min of |a|, nan sticking: the CPU's body, for the device
+_extreme_abs = cuda.jit(device=True)(_cpu_reduce._extreme_abs.py_func)
 
 
 @cuda.jit(device=True)
@@ -525,12 +526,7 @@ def _fold_kernels(op: Fold, T, part: bool, final: bool):
         lanes = px.size // nchunk
         nc = center.size
         for w in range(cuda.grid(1), px.size, cuda.gridsize(1)):
-            c = w // lanes
-            lane = w - c * lanes
-            o = lane // inner
-            base = o * r * inner + (lane - o * inner)
-            lo = c * chunk
-            hi = min(r, lo + chunk)
+            base, lo, hi, lane = chunk_span(w, lanes, r, inner, chunk)
             x0, y0 = init(a[base], center[lane % nc], ik, fk)
             x, y = sweep(a, ay, base, lo, hi, 1, inner, TX(x0), TY(y0), ik, fk)
             put(px, py, w, x, y, ik, fk)

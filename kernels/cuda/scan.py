@@ -20,6 +20,7 @@ import numpy as np
 
 from .array import CudaArray, empty
 from .launch import launch
+from .reduce import chunk_span
 from .runtime import config, cuda, max_threads
 
 __all__ = ["cumsum", "cumprod", "cumprod_backward", "linrec", "shift"]
@@ -110,12 +111,7 @@ def _chunk_kernels(acc_type, mode: int):
         """tb[c, lane]: the chunk's sum or product, or with ta[c, lane] its map A*y + B"""
         lanes = tb.size // nchunk
         for w in range(cuda.grid(1), tb.size, cuda.gridsize(1)):
-            c = w // lanes
-            lane = w - c * lanes
-            o = lane // inner
-            base = o * r * inner + (lane - o * inner)
-            lo = c * chunk
-            hi = min(r, lo + chunk)
+            base, lo, hi, _ = chunk_span(w, lanes, r, inner, chunk)
             A = acc_type(1)
             B = unit
             for t in range(lo, hi):
@@ -132,13 +128,8 @@ def _chunk_kernels(acc_type, mode: int):
         """out over chunk c of a lane, from the running value carry[c - 1, lane]"""
         lanes = carry.size // nchunk
         for w in range(cuda.grid(1), carry.size, cuda.gridsize(1)):
-            c = w // lanes
-            lane = w - c * lanes
-            o = lane // inner
-            base = o * r * inner + (lane - o * inner)
-            lo = c * chunk
-            hi = min(r, lo + chunk)
-            acc = unit if c == 0 else acc_type(carry[w - lanes])
+            base, lo, hi, _ = chunk_span(w, lanes, r, inner, chunk)
+            acc = unit if lo == 0 else acc_type(carry[w - lanes])
             for t in range(lo, hi):
                 i = base + (r - 1 - t if reverse else t) * inner
                 acc = take(acc, a, b, i)
