@@ -994,7 +994,7 @@ def put(input: Tensor, index: Tensor, source: Tensor,  # noqa: A002 - torch's na
     if v is not None:
         raise IndexError(f"out of range: tried to access index {v} on a tensor of {n} "
                          "elements.")
-    return _put(x, _keep(V._contiguous(idx), index), source, bool(accumulate))
+    return _put(x, _keep(V._contiguous(idx), index), source, accumulate)
 
 
 def _put(x: Tensor, idx, source: Tensor, accumulate: bool) -> Tensor:
@@ -1006,8 +1006,8 @@ def _put(x: Tensor, idx, source: Tensor, accumulate: bool) -> Tensor:
         if accumulate:
             out = _ops.add(x, V.reshape(take_backward(src, (n,), flat_idx), x._data.shape))
         else:
-            out = V.reshape(index_put(V.reshape(x, (-1,)).clone(), (_wrap(flat_idx),), src),
-                            x._data.shape)
+            out = V.reshape(index_put(V.reshape(x, (-1,)), (_wrap(flat_idx),), src),
+                            x._data.shape)  # (index_put writes into a copy)
     return record(D.PUT, _wrap(out._data), (x, source), (idx, accumulate, source._data.shape))
 
 

@@ -5,8 +5,8 @@ of the same name.
 The forward is a row gather, one thread per output element. The backward adds gradient rows
 into the rows they were read from with atomic adds, one thread per gradient element (float
 gradients only, as autograd produces), or in deterministic mode in the rows' order
-(``ordered.py``), then divides by the index counts for ``scale_grad_by_freq``. Indices were validated by the caller; host index arrays (the saved
-ones) are uploaded.
+(``ordered.py``), then divides by the index counts for ``scale_grad_by_freq``. Indices were
+validated by the caller; host index arrays (the saved ones) are uploaded.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import numpy as np
 from .. import reduce as _cpu_reduce
 from ..reduce import as_3d, from_3d  # noqa: F401  (layout helpers shared with the CPU)
 from .array import CudaArray, empty, from_host
+from .elementwise import binary
 from .launch import launch
 from .runtime import block_size, blocks, config, cuda, max_threads
 
@@ -625,8 +626,6 @@ def prod_backward(g, x3: CudaArray) -> CudaArray:
         from . import scan
 
         if scan._plan(n, r)[0] > 1:  # long lanes: the products before and after each element
-            from .elementwise import binary
-
             before = scan.shift(scan.cumprod(x3, 1, x3.dtype), 1, 1, 1)
             after = scan.shift(scan.cumprod(x3, 1, x3.dtype, reverse=True), 1, -1, 1)
             others = binary("mul", before, after, x3.shape)
@@ -685,8 +684,6 @@ def _lane_means(x3: CudaArray) -> CudaArray:
     """The float64 mean of each lane of an (outer, r, inner) block (r >= 1), flat: the sum
     divided by r, as on the CPU (a product with 1/r can miss by a bit, and then a constant
     lane's variance is not 0)."""
-    from .elementwise import binary
-
     outer, r, inner = x3.shape
     sums = sum_(x3, np.float64, 1.0).reshape(outer * inner)
     return binary("div", sums, np.asarray(np.float64(r)), sums.shape)

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from .array import CudaArray, empty
+from .elementwise import binary
 from .launch import launch
 from .reduce import chunk_span
 from .runtime import config, cuda, max_threads
@@ -218,8 +219,6 @@ def cumprod_backward(g, x: CudaArray, y: CudaArray, dim: int,
         outer, r, inner = _geom(x, dim)
         n = outer * inner
         if _plan(n, r)[0] > 1:  # long lanes: s is a linear recurrence, scanned in chunks
-            from .elementwise import binary
-
             gf = _full(g, x)
             # s[k] = g[k] + x[k + 1] * s[k + 1] (mirrored when reverse); out[k] = s[k] * y[k - 1]
             s = linrec(shift(x, dim, 1 if reverse else -1, 0), gf, dim, not reverse)
