@@ -140,9 +140,23 @@ LOG = defvjp("LogBackward0", lambda g, x: O.div(g, x))
 SQRT = defvjp("SqrtBackward0", lambda g, ans: O.div(g, O.mul(ans, 2)))
 ABS = defvjp("AbsBackward0", lambda g, x: O.mul(g, O.sign(x)))
 SIGN = defvjp("SignBackward0", lambda g: P.zeros_grad(g))  # zeros, even where g is inf
-TANH = defvjp("TanhBackward0", lambda g, ans: O.tanh_backward(g, ans))
-SIGMOID = defvjp("SigmoidBackward0", lambda g, ans: O.sigmoid_backward(g, ans))
-RELU = defvjp("ReluBackward0", lambda g, ans: O.relu_backward(g, ans))
+def _from_output(kname: str):
+    """The fused form of a backward f(g, y) of the forward's output y: its one kernel
+    straight on the arrays (no graph is being recorded), when g matches y."""
+    def fused(g, edges, ans):
+        gd, yd = g._data, ans._data
+        if gd.shape != yd.shape or gd.dtype is not yd.dtype or gd.__class__ is not yd.__class__:
+            return None
+        return [_wrap(O.backend(gd).binary(kname, gd, yd, gd.shape))]
+    return fused
+
+
+TANH = defvjp("TanhBackward0", lambda g, ans: O.tanh_backward(g, ans),
+              fused=_from_output("tanh_backward"))
+SIGMOID = defvjp("SigmoidBackward0", lambda g, ans: O.sigmoid_backward(g, ans),
+                 fused=_from_output("sigmoid_backward"))
+RELU = defvjp("ReluBackward0", lambda g, ans: O.relu_backward(g, ans),
+              fused=_from_output("relu_backward"))
 CLAMP = defvjp("ClampBackward1",
                lambda g, x, lo, hi: O.where(_in_range(x, lo, hi), g, 0.0))
 def _clip(g, keep):
@@ -295,7 +309,8 @@ ALIAS = defvjp("AliasBackward0", lambda g: g)
 VIEW = defvjp("ViewBackward0", lambda g, shape: V.reshape(g, shape))
 UNSAFE_VIEW = defvjp("UnsafeViewBackward0", lambda g, shape: V.reshape(g, shape))
 TRANSPOSE = defvjp("TransposeBackward0", lambda g, d0, d1: V.transpose(g, d0, d1))
-T = defvjp("TBackward0", lambda g: V.t(g))
+T = defvjp("TBackward0", lambda g: V.t(g),
+           fused=lambda g, edges: [_wrap(g._data.T)])  # (no graph: no view to track)
 PERMUTE = defvjp("PermuteBackward0",
                  lambda g, dims: V.permute(g, tuple(sorted(range(len(dims)),
                                                            key=dims.__getitem__))))
@@ -730,10 +745,35 @@ def _nnconv():
     return _conv
 
 
+def _addmm_fused(g, edges, a, b, bias_shape):
+    """A linear layer's gradients straight from the arrays (no graph is being recorded):
+    the products as _mm_b_like_b lays them out, without the tensor views and the checks
+    that the forward already made, and a bias of one row's shape summed over g's rows (any
+    other bias shape: g, which the engine sums down)."""
+    gd, ad, bd = g._data, a._data, b._data
+    if gd.ndim != 2 or gd.dtype is not ad.dtype or bd.dtype is not ad.dtype or \
+            gd.__class__ is not ad.__class__ or bd.__class__ is not ad.__class__:
+        return None
+    K = O.backend(gd)
+    gbias = ga = gb = None
+    if edges[0][0] is not None:
+        gbias = g
+        M, N = gd.shape
+        if (bias_shape == (N,) or bias_shape == (1, N)) and gd.dtype.kind == "f" and \
+                gd.flags.c_contiguous:
+            gbias = _wrap(K.sum_(gd.reshape(1, M, N), gd.dtype).reshape(bias_shape))
+    if edges[1][0] is not None:
+        ga = _wrap(K.matmul(gd, bd.T))
+    if edges[2][0] is not None:
+        gb = _wrap(K.matmul(gd.T, ad).T if bd.strides[0] < bd.strides[1] else
+                   K.matmul(ad.T, gd))
+    return [gbias, ga, gb]
+
+
 ADDMM = defvjp("AddmmBackward0",
-               lambda g, a, b: g,  # the engine sums g down to the bias's shape
-               lambda g, a, b: O.matmul(g, V.t(b)),
-               _mm_b_like_b)
+               lambda g, a, b, bias_shape: g,  # the engine sums g down to the bias's shape
+               lambda g, a, b, bias_shape: O.matmul(g, V.t(b)),
+               lambda g, a, b, bias_shape: _mm_b_like_b(g, a, b), fused=_addmm_fused)
 CONVOLUTION = defvjp("ConvolutionBackward0",
                      lambda g, x, w, p: _nnconv().conv_backward_input(g, w, x.shape, p),
                      lambda g, x, w, p: _nnconv().conv_backward_weight(g, x, w.shape, p),

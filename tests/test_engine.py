@@ -16,6 +16,7 @@ import weakref
 
 import numpy as np
 import pytest
+from conftest import CUDASIM
 from on_device import J
 
 import jitgrad
@@ -954,6 +955,61 @@ def test_gradient_of_gradient_matmul_matches_torch(torch, rng):
 
     for m, t in zip(run(jitgrad), run(torch)):
         np.testing.assert_allclose(m, t, rtol=1e-10, atol=1e-12)
+
+
+def _layer_grads(x, w, b, act, fold, create_graph):
+    """Leaves' gradients of sum(act(linear(x, w, b)) * weights), x folded to 2-D first when
+    `fold` (a 3-D input): each leaf's .grad as numpy, None for one that needs none."""
+    F = jitgrad.nn.functional
+    h = F.linear(x, w, b)
+    y = {"relu": F.relu, "tanh": jitgrad.tanh, "sigmoid": jitgrad.sigmoid}[act](h)
+    loss = (y * dev.arange(y.numel(), dtype=y.dtype).reshape(y.shape).cos()).sum()
+    loss.backward(create_graph=create_graph)
+    return [None if t is None or t.grad is None else t.grad.detach().cpu().numpy()
+            for t in (x, w, b)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_rows_of_a_layer_match_the_vjps(dtype, monkeypatch, rng):
+    """addmm (a linear layer), its weight's transpose and relu/tanh/sigmoid have fused backward
+    rows, used when the backward records no graph: the gradients equal those of the VJPs
+    (create_graph=True takes them), for inputs that need a gradient or not, transposed
+    inputs, a 3-D input, and biases of one row, of a row vector, of the whole output or
+    none. The fused rows must be the ones taken, and the weight's gradient contiguous."""
+    from jitgrad import derivatives as D
+
+    taken = []
+    real = D.ADDMM.fused
+    monkeypatch.setattr(D.ADDMM, "fused", lambda *a: taken.append(1) or real(*a))
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == "float32" else {"rtol": 1e-12}
+    cases = [(x_grad, x_t, bias, act, fold)
+             for x_grad in (False, True) for x_t in (False, True)
+             for bias in ((5,), (1, 5), (4, 5), None) for act in ("relu", "tanh", "sigmoid")
+             for fold in (False,)] + [(True, False, (5,), "relu", True)]
+    if CUDASIM:  # (kernels run as Python there: a few cases, which together cover each
+        cases = cases[(dtype == "float64") * 7::14]  # branch in the two dtypes)
+    for x_grad, x_t, bias, act, fold in cases:
+        xv = rng.standard_normal((2, 2, 3) if fold else (3, 4) if x_t else (4, 3))
+        wv = rng.standard_normal((5, 3))
+        bv = None if bias is None else rng.standard_normal(bias)
+        got = []
+        for create_graph in (False, True):
+            x = dev.tensor(xv, dtype=getattr(jitgrad, dtype), requires_grad=x_grad)
+            xx = x.t() if x_t else x
+            w = dev.tensor(wv, dtype=getattr(jitgrad, dtype), requires_grad=True)
+            b = None if bv is None else dev.tensor(bv, dtype=getattr(jitgrad, dtype),
+                                                    requires_grad=True)
+            grads = _layer_grads(xx, w, b, act, fold, create_graph)
+            grads[0] = None if not x_grad else x.grad.detach().cpu().numpy()
+            got.append(grads)
+            if not create_graph:
+                assert w.grad._data.flags.c_contiguous
+        case = f"x_grad={x_grad} x_t={x_t} bias={bias} {act} fold={fold}"
+        for f, s in zip(*got):
+            assert (f is None) == (s is None), case
+            if f is not None:
+                np.testing.assert_allclose(f, s, err_msg=case, **tol)
+    assert len(taken) == sum(bias is not None for _, _, bias, _, _ in cases)  # (no bias: mm)
 
 
 # --------------------------------------------------------------------------- memory

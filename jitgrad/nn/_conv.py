@@ -107,7 +107,7 @@ def addmm(bias: Tensor, a: Tensor, b: Tensor) -> Tensor:
         raise err
     O.check_same_device(bias, a, b)
     out = backend(ad).addmm(bd, ad, md)
-    return record(D.ADDMM, _wrap(out), (bias, a, b), (a, b))
+    return record(D.ADDMM, _wrap(out), (bias, a, b), (a, b, bd.shape))
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

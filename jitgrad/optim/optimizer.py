@@ -335,6 +335,9 @@ class Optimizer:
         return float(d)
 
 
+_UNUSED: dict = {}  # (backend, dtype) -> the empty array that stands for an unused state
+
+
 class _Update:
     """The flat, contiguous buffers one fused kernel works on, for one parameter: checked
     here in Python, because the kernel checks no bounds. A parameter whose storage is not
@@ -386,10 +389,15 @@ class _Update:
         return d.reshape(-1)
 
     def empty(self) -> np.ndarray:
-        """A stand-in for a state buffer the update does not use. Its own (empty)
-        allocation: a slice of the parameter would share its address, and the vectorised
-        loop's overlap check would then fall back to the scalar loop."""
-        return self.backend.empty((0,), self.param.dtype)
+        """A stand-in for a state buffer the update does not use: an empty array of its
+        own, made once per backend and dtype (a slice of the parameter would share its
+        address, and the vectorised loop's overlap check would then fall back to the scalar
+        loop). Kernels never touch it."""
+        key = (self.backend, self.param.dtype)
+        e = _UNUSED.get(key)
+        if e is None:
+            e = _UNUSED[key] = self.backend.empty((0,), self.param.dtype)
+        return e
 
     def done(self) -> None:
         if self._copy is not None:
