@@ -461,10 +461,14 @@ def _chunk(C: int) -> int:
 
 
 def loss_scale(g: np.ndarray, div: float, n: int) -> np.ndarray:
-    """n copies of the float64 factor g / div (g: a reduced loss's one-element gradient),
-    the per-row scale the loss gradients take."""
+    """The n float64 factors g / div that the loss gradients take, one per row (element):
+    g is a reduced loss's one-element gradient (one factor for all) or a contiguous
+    gradient of n elements (reduction 'none')."""
+    g = g.reshape(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.full(n, np.float64(g.reshape(-1)[0]) / np.float64(div))
+        if g.size == 1:
+            return np.full(n, np.float64(g[0]) / np.float64(div))
+        return g.astype(np.float64) / np.float64(div)
 
 
 def cross_entropy_index(x: np.ndarray, tgt: np.ndarray, w: np.ndarray, ii: int, eps: float):
@@ -533,13 +537,13 @@ def nll(x3: np.ndarray, tgt2: np.ndarray, w: np.ndarray, ii: int):
     return loss, wt
 
 
-def nll_grad(scale2: np.ndarray, tgt2: np.ndarray, w: np.ndarray, ii: int, shape3: tuple,
+def nll_grad(scale: np.ndarray, tgt2: np.ndarray, w: np.ndarray, ii: int, shape3: tuple,
              dtype, shape: tuple) -> np.ndarray:
-    """The gradient of nll's losses scaled by scale2 (N, D): zeros of `shape` (the input's,
-    viewed as shape3 = (N, C, D)) with -scale*w[t] at each target."""
+    """The gradient of nll's losses scaled by `scale` (loss_scale's N*D factors): zeros of
+    `shape` (the input's, viewed as shape3 = (N, C, D)) with -scale*w[t] at each target."""
     out = np.zeros(shape, dtype=dtype)
-    if scale2.size and out.size:
-        nll_backward(scale2, tgt2, w, ii, out.reshape(shape3))
+    if scale.size and out.size:
+        nll_backward(scale.reshape(shape3[0], shape3[2]), tgt2, w, ii, out.reshape(shape3))
     return out
 
 

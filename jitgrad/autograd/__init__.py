@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import graph
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,
@@ -49,7 +51,9 @@ def _seeds(outputs: tuple, grad_outputs: tuple, create_graph: bool) -> list:
             if out._requires_grad and out._data.dtype.kind != "f":
                 raise RuntimeError("grad can be implicitly created only for real scalar outputs "
                                    f"but got {out.dtype}")
-            g = _creation().ones_like(out)
+            d = out._data  # ones_like(out), without the factory's device bookkeeping
+            g = Tensor._wrap(np.ones(d.shape, d.dtype) if d.__class__ is np.ndarray else
+                             graph._ops.backend(d).full(d.shape, 1, d.dtype))
         elif not isinstance(g, Tensor):
             g = _creation().full_like(out, g)
         else:

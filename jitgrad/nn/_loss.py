@@ -122,13 +122,14 @@ def _reduce(per: np.ndarray, reduction: str, denom: float, dt, shape: tuple) -> 
     return np.array(total, dtype=dt)
 
 
-def _scale(g: Tensor, reduction: str, denom: float, n: int) -> np.ndarray:
-    """The float64 factor each element's loss gradient is multiplied by: g itself ('none'),
-    g ('sum') or g / denom ('mean'), one per element (on g's device, without reading g
-    back)."""
+def _scale(g: Tensor, reduction: str, denom: float, n: int):
+    """The float64 factor each of the n rows' (elements') loss gradient is multiplied by: g
+    itself ('none'), g ('sum') or g / denom ('mean'), as the backend's loss_scale gives it
+    to its gradient kernels (on the GPU: worked out inside them, without a launch or a
+    read-back)."""
     gd = g._data
     if reduction == "none":
-        return _contig(gd, np.float64).reshape(-1)
+        return O.backend(gd).loss_scale(_contig(gd).reshape(-1), 1.0, n)
     return O.backend(gd).loss_scale(gd, denom if reduction == "mean" else 1.0, n)
 
 
@@ -339,7 +340,7 @@ def nll_grad(g: Tensor, x: Tensor, st: _Classes) -> Tensor:
         dense[n, st.tgt[keep], d] = -w[st.tgt[keep]]
         s = _scale_tensor(g, st.reduction, st.denom, (N, 1, Dn))
         return V.reshape(O.mul(s, _wrap(_dev(dense, x._data))), shape)
-    s = _scale(g, st.reduction, st.denom, N * Dn).reshape(N, Dn)
+    s = _scale(g, st.reduction, st.denom, N * Dn)
     return _wrap(O.backend(st.w).nll_grad(s, st.tk.reshape(N, Dn), st.w, st.ii, (N, C, Dn),
                                           st.w.dtype, shape))
 
@@ -555,11 +556,9 @@ def _pw_scale(g: Tensor, st: _Pointwise) -> np.ndarray:
     gd = g._data
     if st.reduction == "none":
         return _contig(gd, st.dt)
-    if gd.__class__ is not np.ndarray:  # on the device, without reading g back
-        g1 = gd.astype(np.float64).reshape(1)
-        if st.reduction == "mean":
-            g1 = O.backend(gd).binary("div", g1, np.float64(st.n), (1,))
-        return g1.astype(st.dt)
+    if gd.__class__ is not np.ndarray:  # on the device: divided inside the kernel
+        return O.backend(gd).loss_scale(_contig(gd, st.dt), float(st.n)
+                                        if st.reduction == "mean" else 1.0, 1)
     v = float(gd)
     if st.reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -8,7 +8,10 @@ Launchers listed in ``__all__`` replace the host-routed CPU kernel of the same n
 * nll: one thread per (n, d) position for the forward, the gradient scattered into zeros;
 * per-element losses: one thread per element; a reduced forward writes each loss (float64)
   and sums them with the reduction kernel of ``reduce.py``, so the total stays on the device
-  (a (1,) float64 array where the CPU returns a float).
+  (a (1,) float64 array where the CPU returns a float);
+* a gradient's factors (the incoming gradient over the 'mean' denominator): ``loss_scale``
+  launches nothing, it hands the gradient kernels g and the divisor (a ``Scale``), and each
+  of them works out g[i] / div (or g[0] / div) itself, in float64 as the CPU does.
 
 Targets and other host arrays (validated by the op layer on the host) are uploaded here.
 """
@@ -19,6 +22,8 @@ import math
 
 import numba
 import numpy as np
+
+from typing import NamedTuple
 
 from .array import CudaArray, empty, from_host
 from .launch import launch
@@ -132,8 +137,9 @@ def _ce_index_kernels(dtype):
                     wt[r] = wr
 
     @cuda.jit
-    def bwd(x, R, C, lse, scale, tgt, w, wsum, ii, eps, out):
-        """out[r,c] = scale[r] * (a[r]*softmax(x[r])[c] - q[r,c]) (see kernels/loss.py)"""
+    def bwd(x, R, C, lse, sg, sk, sdiv, tgt, w, wsum, ii, eps, out):
+        """out[r,c] = s * (a[r]*softmax(x[r])[c] - q[r,c]), s = sg[r*sk] / sdiv (see
+        kernels/loss.py)"""
         for i in range(cuda.grid(1), R * C, cuda.gridsize(1)):
             r = i // C
             c = i % C
@@ -141,7 +147,7 @@ def _ce_index_kernels(dtype):
             if tg == ii:
                 out[i] = 0
                 continue
-            s = scale[r]
+            s = f64(sg[r * sk]) / sdiv
             a = (1.0 - eps) * f64(w[tg])
             if eps != 0.0:
                 a += eps / C * wsum[0]
@@ -158,21 +164,23 @@ def _ce_index_kernels(dtype):
     return ks
 
 
-@cuda.jit
-def _scale_kernel(g, div, out):
-    """out[i] = g[0] / div in float64"""
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        out[i] = f64(g[0]) / div
+class Scale(NamedTuple):
+    """The n factors a loss gradient's rows (elements) are multiplied by, g[i * step] / div,
+    for the gradient kernels to work out: g flat and contiguous, step 0 for one factor for
+    all (a reduced loss's one-element gradient) or 1 for one per row (reduction 'none')."""
+    g: CudaArray
+    step: int
+    div: float
 
 
-def loss_scale(g: CudaArray, div: float, n: int) -> CudaArray:
-    """n copies of the float64 factor g / div (g: a reduced loss's one-element gradient,
-    contiguous as every one-element array is), the per-row scale the loss gradients take:
-    one launch, no read-back."""
-    out = empty(n, np.float64)
-    if n:
-        launch(_scale_kernel, *config(n), g.reshape(-1).flat(), np.float64(div), out.flat())
-    return out
+def loss_scale(g: CudaArray, div: float, n: int) -> Scale:
+    """The float64 factors g / div (g: a reduced loss's one-element gradient, or a
+    contiguous gradient of n elements), as the gradient launchers here take them: nothing
+    is launched and nothing read back."""
+    g = g.reshape(-1)
+    if g.size != 1 and g.size != n:
+        raise ValueError(f"loss_scale: a gradient of {g.size} elements for {n} factors")
+    return Scale(g, int(g.size != 1), float(div))
 
 
 def _wsum(w: CudaArray) -> CudaArray:
@@ -194,16 +202,16 @@ def cross_entropy_index(x: CudaArray, tgt, w: CudaArray, ii: int, eps: float):
 
 
 def cross_entropy_index_grad(x, lse, scale, tgt, w, ii, eps, shape=None) -> CudaArray:
-    """The gradient of cross_entropy_index's losses, row r scaled by scale[r]: a fresh array of
+    """The gradient of cross_entropy_index's losses, row r scaled by its factor: a fresh array of
     `shape` (x's by default; the same elements in row order)."""
     R, C = x.shape
     out = empty(x.shape if shape is None else shape, x.dtype)
     if out.size:
         _, bwd = _ce_index_kernels(x.dtype)
         g, b = config(out.size)
-        ops = (_d(lse), _d(scale), _d(tgt), _wsum(w) if eps else w)  # (w: not read)
-        launch(bwd, g, b, x.flat(), R, C, ops[0].flat(), ops[1].flat(), ops[2].flat(), w.flat(),
-               ops[3].flat(), int(ii), float(eps), out.flat())
+        ops = (_d(lse), _d(tgt), _wsum(w) if eps else w)  # (w: not read)
+        launch(bwd, g, b, x.flat(), R, C, ops[0].flat(), scale.g.flat(), scale.step, scale.div,
+               ops[1].flat(), w.flat(), ops[2].flat(), int(ii), float(eps), out.flat())
     return out
 
 
@@ -234,9 +242,9 @@ def _ce_prob_kernels(dtype):
                 loss[r] = -v
 
     @cuda.jit
-    def bwd(x, p, R, C, lse, scale, w, eps, out):
-        """out[r,c] = scale[r]*(a[r]*softmax(x[r])[c] - w[c]*((1-eps)*p[r,c] + eps/C)),
-        a[r] the sum over c of the subtracted term; one block per row"""
+    def bwd(x, p, R, C, lse, sg, sk, sdiv, w, eps, out):
+        """out[r,c] = s*(a[r]*softmax(x[r])[c] - w[c]*((1-eps)*p[r,c] + eps/C)), a[r] the
+        sum over c of the subtracted term and s = sg[r*sk] / sdiv; one block per row"""
         sh = cuda.shared.array(B, f64)
         t = cuda.threadIdx.x
         u = eps / C
@@ -246,7 +254,7 @@ def _ce_prob_kernels(dtype):
             for c in range(t, C, B):
                 a += f64(w[c]) * ((1.0 - eps) * p[base + c] + u)
             a = _block_sum(sh, t, a, B)
-            s = scale[r]
+            s = f64(sg[r * sk]) / sdiv
             lr = T(lse[r])
             sa = T(s * a * math.exp(f64(lr) - lse[r]))
             s1 = T(s * (1.0 - eps))
@@ -273,15 +281,15 @@ def cross_entropy_prob(x: CudaArray, p: CudaArray, w: CudaArray, eps: float):
     return lse, loss
 
 
-def cross_entropy_prob_grad(x, lse, scale, p, w, eps, shape=None) -> CudaArray:
-    """The gradient wrt x of cross_entropy_prob's losses, row r scaled by scale[r]."""
+def cross_entropy_prob_grad(x, lse, scale: Scale, p, w, eps, shape=None) -> CudaArray:
+    """The gradient wrt x of cross_entropy_prob's losses, row r scaled by its factor."""
     R, C = x.shape
     out = empty(x.shape if shape is None else shape, x.dtype)
     if out.size:
         _, bwd = _ce_prob_kernels(x.dtype)
-        ops = (_d(p), _d(lse), _d(scale))
+        ops = (_d(p), _d(lse))
         launch(bwd, blocks(R), block_size(), x.flat(), ops[0].flat(), R, C, ops[1].flat(),
-               ops[2].flat(), w.flat(), float(eps), out.flat())
+               scale.g.flat(), scale.step, scale.div, w.flat(), float(eps), out.flat())
     return out
 
 
@@ -308,12 +316,13 @@ def _nll_kernels(dtype):
                 wt[i] = wr
 
     @cuda.jit
-    def bwd(scale, C, D, tgt, w, ii, out):
-        """out[n,t,d] = -scale[n,d]*w[t] (out zeroed before)"""
-        for i in range(cuda.grid(1), scale.size, cuda.gridsize(1)):
+    def bwd(sg, sk, sdiv, C, D, tgt, w, ii, out):
+        """out[n,t,d] = -s*w[t], s = sg[i*sk] / sdiv for i = n*D + d (out zeroed before)"""
+        for i in range(cuda.grid(1), tgt.size, cuda.gridsize(1)):
             tg = tgt[i]
             if tg != ii:
-                out[((i // D) * C + tg) * D + i % D] = T(-scale[i] * f64(w[tg]))
+                s = f64(sg[i * sk]) / sdiv
+                out[((i // D) * C + tg) * D + i % D] = T(-s * f64(w[tg]))
 
     ks = _kernels[key] = (fwd, bwd)
     return ks
@@ -331,16 +340,19 @@ def nll(x3: CudaArray, tgt2, w: CudaArray, ii: int):
     return loss, wt
 
 
-def nll_grad(scale2, tgt2, w, ii: int, shape3: tuple, dtype, shape: tuple) -> CudaArray:
-    """Zeros of `shape` (viewed as shape3 = (N, C, D)) with -scale*w[t] at each target."""
+def nll_grad(scale: Scale, tgt2, w, ii: int, shape3: tuple, dtype, shape: tuple) -> CudaArray:
+    """Zeros of `shape` (viewed as shape3 = (N, C, D)) with -s*w[t] at each target, s the
+    position's factor."""
     out = empty(shape, dtype)
     out.fill(0)
-    if scale2.size and out.size:
+    n = shape3[0] * shape3[2]
+    if n and out.size:
         _, bwd = _nll_kernels(dtype)
         _, C, D = shape3
-        g, b = config(scale2.size)
-        ops = (_d(scale2), _d(tgt2), _d(w))
-        launch(bwd, g, b, ops[0].flat(), C, D, ops[1].flat(), ops[2].flat(), int(ii), out.flat())
+        g, b = config(n)
+        ops = (_d(tgt2), _d(w))
+        launch(bwd, g, b, scale.g.flat(), scale.step, scale.div, C, D, ops[0].flat(),
+               ops[1].flat(), int(ii), out.flat())
     return out
 
 
@@ -415,10 +427,11 @@ def _pointwise_kernels(name: str, dtype):
             out[i] = loss(x[i], y[i], i, w, pw, beta)
 
     @cuda.jit
-    def bwd(x, y, w, pw, beta, g, kg, out):
-        """out[i] = d loss / d x[i] times g[i] (g[0] when kg is 0)"""
+    def bwd(x, y, w, pw, beta, g, kg, gdiv, out):
+        """out[i] = d loss / d x[i] times g[i] / gdiv (g[0] when kg is 0), that factor
+        rounded to x's dtype (as on the CPU)"""
         for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-            out[i] = grad(x[i], y[i], g[i * kg], i, w, pw, beta)
+            out[i] = grad(x[i], y[i], T(f64(g[i * kg]) / gdiv), i, w, pw, beta)
 
     ks = _kernels[key] = (fwd, bwd)
     return ks
@@ -458,24 +471,27 @@ def pointwise_loss(name: str, x: CudaArray, y: CudaArray, extra: tuple, total: b
 
 
 def pointwise_loss_grad(name: str, x: CudaArray, y: CudaArray, extra: tuple, g) -> CudaArray:
-    """The gradient wrt x of loss `name`, times g (one value, or one per element)."""
+    """The gradient wrt x of loss `name`, times g: one value or one per element (an array in
+    x's dtype), or loss_scale's factors (a reduced loss's gradient over its divisor)."""
     out = empty(x.shape, x.dtype)
     if x.size:
+        if g.__class__ is not Scale:
+            gd = _d(g)
+            g = Scale((gd if gd.flags.c_contiguous else gd.copy()).reshape(-1),
+                      int(gd.size != 1), 1.0)
         _, bwd = _pointwise_kernels(name, x.dtype)
-        gd = _d(g)
-        gd = gd if gd.flags.c_contiguous else gd.copy()
         gb, b = config(x.size)
         w, pw, beta = _extras(name, extra, x.dtype)
         launch(bwd, gb, b, x.reshape(-1).flat(), y.reshape(-1).flat(), w.flat(), pw.flat(), beta,
-               gd.reshape(-1).flat(), int(gd.size != 1), out.reshape(-1).flat())
+               g.g.flat(), g.step, g.div, out.reshape(-1).flat())
     return out
 
 
 def ptx_checks() -> list:
     """(what, kernel, argument types) of every kernel here, as the launchers call them, for
     tests/cuda_ptx_check.py (compiled to PTX for a real GPU without one). Targets are
-    int64; lse, scales and per-row results float64; logits and class weights one float
-    dtype."""
+    int64; lse and per-row results float64; logits, class weights and the incoming
+    gradient one float dtype."""
     from .runtime import vec as arr
 
     I64 = numba.int64
@@ -490,20 +506,19 @@ def ptx_checks() -> list:
                        (AT, I64, I64, AI, AT, I64, f64, A64, A64, A64)))
         for W in (A64, AT):  # with label smoothing sum(w), else w itself (not read)
             checks.append((f"cross_entropy_index_grad {T} {W}", bwd,
-                           (AT, I64, I64, A64, A64, AI, AT, W, I64, f64, AT)))
-        checks.append((f"loss_scale {T}", _scale_kernel, (AT, f64, A64)))
+                           (AT, I64, I64, A64, AT, I64, f64, AI, AT, W, I64, f64, AT)))
         fwd, bwd = _ce_prob_kernels(dt)
         checks.append((f"cross_entropy_prob {T}", fwd, (AT, AT, I64, I64, AT, f64, A64, A64)))
         checks.append((f"cross_entropy_prob_grad {T}", bwd,
-                       (AT, AT, I64, I64, A64, A64, AT, f64, AT)))
+                       (AT, AT, I64, I64, A64, AT, I64, f64, AT, f64, AT)))
         fwd, bwd = _nll_kernels(dt)
         checks.append((f"nll {T}", fwd, (AT, I64, I64, AI, AT, I64, A64, A64)))
-        checks.append((f"nll_grad {T}", bwd, (A64, I64, I64, AI, AT, I64, AT)))
+        checks.append((f"nll_grad {T}", bwd, (AT, I64, f64, I64, I64, AI, AT, I64, AT)))
         for name in ("mse", "smooth_l1", "bce", "bce_logits"):
             fwd, bwd = _pointwise_kernels(name, dt)
             for total in (False, True):
                 checks.append((f"pointwise_loss {name} {T} total={total}", fwd,
                                (AT, AT, AT, AT, f64, A64 if total else AT)))
             checks.append((f"pointwise_loss_grad {name} {T}", bwd,
-                           (AT, AT, AT, AT, f64, AT, I64, AT)))
+                           (AT, AT, AT, AT, f64, AT, I64, f64, AT)))
     return checks
