@@ -10,6 +10,7 @@ here, before any kernel runs.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import NamedTuple
 
@@ -108,9 +109,8 @@ def _reduce(per: np.ndarray, reduction: str, denom: float, dt, shape: tuple) -> 
         return per.astype(dt).reshape(shape)
     if per.__class__ is not np.ndarray:  # on the device: one reduction kernel, no sync
         scale = 1.0
-        if reduction == "mean":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = np.float64(1.0) / np.float64(denom)
+        if reduction == "mean":  # (1 / 0: inf, as numpy's division gives it)
+            scale = 1.0 / denom if denom != 0 else math.copysign(math.inf, denom)
         K = O.backend(per)
         if dt == np.float32 or dt == np.float64:  # summed in float64, rounded once to dt
             return K.sum_(per.reshape(1, per.size, 1), dt, scale).reshape(())
@@ -226,9 +226,10 @@ def _check_classes(x: Tensor, target: Tensor, weight: Tensor | None, ii: int,
         raise RuntimeError(f"expected scalar type {O.torch_name(xd.dtype)} but found "
                            f"{O.torch_name(weight._data.dtype)}")
     t = np.ascontiguousarray(_host(td), dtype=np.int64).reshape(-1)  # validated on the host
-    bad = (t != ii) & ((t < 0) | (t >= C))
-    if bad.any():
-        raise IndexError(f"Target {t[np.argmax(bad)]} is out of bounds.")
+    if t.size and (t.min() < 0 or t.max() >= C):  # (ignore_index may lie outside [0, C))
+        bad = (t != ii) & ((t < 0) | (t >= C))
+        if bad.any():
+            raise IndexError(f"Target {t[np.argmax(bad)]} is out of bounds.")
     N = xd.shape[0] if nd > 1 else 1
     Dn = int(np.prod(xd.shape[2:], dtype=np.int64)) if nd > 2 else 1
     return N, C, Dn, t

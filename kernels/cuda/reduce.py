@@ -136,6 +136,27 @@ def chunks(outer: int, r: int, inner: int) -> tuple:
     return _ceil(r, chunk), chunk  # no empty last chunk
 
 
+_sum_plans: dict = {}
+
+
+def _sum_plan(outer: int, r: int, inner: int, floating: bool) -> tuple:
+    """(kernel, grid, block, nchunk, chunk, accumulator dtype) of a sum over the middle axis
+    of an (outer, r, inner) block: the same for every call of one shape (a training loop's
+    bias gradients), so worked out once."""
+    key = (outer, r, inner, floating)
+    p = _sum_plans.get(key)
+    if p is None:
+        rows, cols = _sum_kernels(numba.float64 if floating else numba.int64)
+        B = block_size()
+        nchunk, chunk = chunks(outer, r, inner)
+        work = outer * inner * nchunk
+        k, (g, b) = (rows, (blocks(work), B)) if inner == 1 else (cols, config(work))
+        if len(_sum_plans) >= 1024:
+            _sum_plans.clear()
+        p = _sum_plans[key] = (k, g, b, nchunk, chunk, np.float64 if floating else np.int64)
+    return p
+
+
 def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
     """Sum a contiguous (outer, r, inner) array over axis 1, times `scale` (a long axis with
     few outputs in chunks, then their partials: see ``chunks``)."""
@@ -144,28 +165,23 @@ def sum_(a3: CudaArray, out_dtype, scale: float = 1.0) -> CudaArray:
     if out.size == 0:
         return out
     floating = a3.dtype.kind == "f"
-    acc = numba.float64 if floating else numba.int64
-    acc_np = np.float64 if floating else np.int64
+    k, g, b, nchunk, chunk, acc_np = _sum_plan(outer, r, inner, floating)
     sc = np.float64(scale) if floating else np.int64(scale)
-    rows, cols = _sum_kernels(acc)
-    B = block_size()
-    lanes = outer * inner
-    nchunk, chunk = chunks(outer, r, inner)
     if nchunk == 1:
         if inner == 1:
-            launch(rows, blocks(lanes), B, a3.flat(), out.flat(), r, r, 1, sc)
+            launch(k, g, b, a3.flat(), out.flat(), r, r, 1, sc)
         else:
-            launch(cols, *config(lanes), a3.flat(), out.flat(), r, inner, r, 1, sc)
+            launch(k, g, b, a3.flat(), out.flat(), r, inner, r, 1, sc)
         return out
+    lanes = outer * inner
     part = empty((lanes * nchunk,), acc_np)
     one = acc_np(1)
     if inner == 1:
-        launch(rows, blocks(lanes * nchunk), B, a3.flat(), part.flat(), r, chunk, nchunk, one)
-        launch(rows, blocks(lanes), B, part.flat(), out.flat(), nchunk, nchunk, 1, sc)
+        launch(k, g, b, a3.flat(), part.flat(), r, chunk, nchunk, one)
+        launch(k, blocks(lanes), b, part.flat(), out.flat(), nchunk, nchunk, 1, sc)
     else:
-        launch(cols, *config(nchunk * lanes), a3.flat(), part.flat(), r, inner, chunk, nchunk,
-               one)
-        launch(cols, *config(lanes), part.flat(), out.flat(), nchunk, lanes, nchunk, 1, sc)
+        launch(k, g, b, a3.flat(), part.flat(), r, inner, chunk, nchunk, one)
+        launch(k, *config(lanes), part.flat(), out.flat(), nchunk, lanes, nchunk, 1, sc)
     return out
 
 
