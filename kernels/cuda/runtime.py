@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 import operator
 import os
+import threading
 import time
+import warnings
 import weakref
 
 import numpy as np
@@ -403,20 +405,112 @@ else:
         return k
 
 
+# --------------------------------------------------------------------------- transfers
+# numba-cuda copies through a device-array object (``dev()``, tens of microseconds to build
+# and check); a kernel view already knows its device address, so a copy can be the single
+# driver call that numba-cuda ends in: cuMemcpyHtoD / cuMemcpyDtoH with integer addresses,
+# through numba-cuda's own error-checked driver object. Before the first such copy, a check
+# round-trips data both ways between the two paths; if anything differs or raises, direct
+# copies are off for the process (with a warning) and every copy goes through numba-cuda.
+# A direct copy the driver refuses (a thread without a current context, say) is made again
+# through numba-cuda, which reports any real error in its own words.
+# JITGRAD_CUDA_COPY=numba keeps every copy on numba-cuda's path.
+
+copies = {"direct": os.environ.get("JITGRAD_CUDA_COPY", "direct") != "numba",
+          "checked": False, "why_off": None, "count": 0}
+_copy_lock = threading.Lock()
+
+
+def _numba_upload(dst_view, src: np.ndarray) -> None:
+    dst_view.dev().copy_to_device(src.reshape(dst_view.shape))
+
+
+def _numba_download(src_view, dst: np.ndarray) -> None:
+    src_view.dev().copy_to_host(dst.reshape(src_view.shape))
+
+
+def _driver():
+    from numba.cuda.cudadrv.driver import driver
+
+    return driver
+
+
+def _direct(fn: str, dst: int, src: int, nbytes: int) -> bool:
+    """One direct copy of `nbytes` (True), or False when it is off or the driver refused."""
+    if not copies["checked"]:
+        _check_copies()
+    if not copies["direct"]:
+        return False
+    try:
+        getattr(_driver(), fn)(dst, src, nbytes)
+    except Exception:  # noqa: BLE001 - numba-cuda's path repeats the copy
+        return False
+    copies["count"] += 1
+    return True
+
+
+def _check_copies() -> None:
+    """Round-trip known bytes through the direct copies and numba-cuda's (once)."""
+    with _copy_lock:
+        if copies["checked"]:
+            return
+        copies["checked"] = True
+        if not copies["direct"]:
+            return
+        try:
+            cuda.current_context()  # (the driver calls need one current in this thread)
+            blk = ALLOCATOR.allocate(64)
+            v = view(blk, 0, (8,), (8,), np.dtype(np.float64))
+            a = np.arange(1.0, 9.0) * 1.25
+            b = -np.arange(8.0) - 0.5
+            got = np.zeros(8)
+            _numba_upload(v, a)
+            drv = _driver()
+            drv.cuMemcpyDtoH(got.ctypes.data, v.ptr, 64)
+            back = np.zeros(8)
+            drv.cuMemcpyHtoD(v.ptr, b.ctypes.data, 64)
+            _numba_download(v, back)
+            if not (np.array_equal(got, a) and np.array_equal(back, b)):
+                raise RuntimeError(f"read {got.tolist()} and {back.tolist()}, expected "
+                                   f"{a.tolist()} and {b.tolist()}")
+        except Exception as e:  # noqa: BLE001 - any failure turns direct copies off
+            copies["direct"] = False
+            copies["why_off"] = f"{type(e).__name__}: {e}"
+            warnings.warn("jitgrad: direct host/device copies failed their self-check "
+                          f"({copies['why_off']}); every copy goes through numba-cuda",
+                          RuntimeWarning, stacklevel=4)
+
+
+def _flat_bytes(v, a: np.ndarray) -> int:
+    """The bytes a direct copy between kernel view `v` and host array `a` moves, or -1 when
+    it cannot make it: `v` must be 1-D contiguous and `a` C-contiguous, of v's dtype and
+    size."""
+    if v.key is None or a.dtype != v.dtype or not a.flags.c_contiguous or a.size != v.shape[0]:
+        return -1
+    return a.nbytes
+
+
 def upload(dst_view, src: np.ndarray) -> None:
     """Copy a contiguous host array into a contiguous kernel view of the same size."""
     if SIM:
         dst_view[...] = src.reshape(dst_view.shape)
-    else:
-        dst_view.dev().copy_to_device(src.reshape(dst_view.shape))
+        return
+    n = _flat_bytes(dst_view, src)
+    if n == 0 or n > 0 and _direct("cuMemcpyHtoD", dst_view.ptr, src.ctypes.data, n):
+        return
+    _numba_upload(dst_view, src)
 
 
 def download(src_view, dst: np.ndarray) -> None:
-    """Copy a contiguous kernel view into a contiguous host array of the same size."""
+    """Copy a contiguous kernel view into a contiguous host array of the same size (the
+    copy waits for the kernels queued before it)."""
     if SIM:
         dst[...] = src_view.reshape(dst.shape)
-    else:
-        src_view.dev().copy_to_host(dst.reshape(src_view.shape))
+        return
+    n = _flat_bytes(src_view, dst) if dst.flags.writeable else -1
+    if n == 0 or n > 0 and _direct("cuMemcpyDtoH", dst.ctypes.data, src_view.ptr, n):
+        return
+    _numba_download(src_view, dst)
 
 
 def vec(T):
