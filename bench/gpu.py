@@ -266,6 +266,18 @@ def main() -> None:
             print(f"{'':34} {'':10} {th * 1e6:10.2f}  (torch, host time)", flush=True)
         row("tiny op s + 1 (us, GPU time)", jo * 1e6, to_ * 1e6 if to_ else None, "us",
             "whole Python path, events")
+        # reading one value back (a training loop's loss.item()): a synchronising download
+        from jitgrad.kernels.cuda import runtime as RT
+
+        one = jitgrad.ones((), device="cuda")
+        it = per_launch(lambda: one.item(), 200 if not q else 1)
+        row("x.item() of one element (us, host)", it * 1e6, None, "us",
+            f"direct copies {'on' if RT.copies['direct'] else 'off: ' + str(RT.copies['why_off'])}"
+            f", {RT.copies['count']} made")
+        if torch is not None:
+            tone = torch.ones((), device="cuda")
+            rows[-1]["torch"] = per_launch(lambda: tone.item(), 200) * 1e6
+            print(f"{'':34} {'':10} {rows[-1]['torch']:10.2f}  (torch, host time)", flush=True)
 
     # ---- GEMM
     with section("gemm"):

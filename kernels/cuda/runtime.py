@@ -416,8 +416,10 @@ else:
 # through numba-cuda, which reports any real error in its own words.
 # JITGRAD_CUDA_COPY=numba keeps every copy on numba-cuda's path.
 
-copies = {"direct": os.environ.get("JITGRAD_CUDA_COPY", "direct") != "numba",
-          "checked": False, "why_off": None, "count": 0}
+_NUMBA_COPIES = os.environ.get("JITGRAD_CUDA_COPY", "direct") == "numba"
+copies = {"direct": not SIM and not _NUMBA_COPIES, "checked": False, "count": 0,
+          "why_off": ("the simulator has no driver" if SIM else
+                      "JITGRAD_CUDA_COPY=numba" if _NUMBA_COPIES else None)}
 _copy_lock = threading.Lock()
 
 
