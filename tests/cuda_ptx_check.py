@@ -5,7 +5,9 @@ device (a numpy ufunc in a body, a non-constant shared-array size, ...). NVVM ca
 script builds each kernel family's kernels with numba-cuda's real target and compiles them
 with explicit argument types. It prints one line per failure and "compiled N kernels".
 
-Run without NUMBA_ENABLE_CUDASIM; tests/test_cuda.py calls it in a subprocess.
+Run without NUMBA_ENABLE_CUDASIM; tests/test_cuda.py calls it in subprocesses, one per CPU
+core (up to 4), each compiling its share: ``--shard K/N`` compiles every N-th kernel from
+the K-th (0-based), so the N shards together compile each kernel once.
 """
 
 from __future__ import annotations
@@ -53,12 +55,22 @@ def tup(n):
 
 
 failures: list = []
-count = 0
+count = 0  # kernels listed (all shards)
+mine = 0  # kernels this shard compiles
+SHARD, SHARDS = 0, 1
+for _arg in sys.argv[1:]:
+    if _arg.startswith("--shard="):
+        SHARD, SHARDS = (int(v) for v in _arg.split("=", 1)[1].split("/"))
+if not 0 <= SHARD < SHARDS:
+    sys.exit(f"--shard=K/N needs 0 <= K < N, got {SHARD}/{SHARDS}")
 
 
 def check(what: str, kernel, argtys: tuple) -> None:
-    global count
+    global count, mine
     count += 1
+    if (count - 1) % SHARDS != SHARD:
+        return
+    mine += 1
     try:
         cuda.compile_ptx(kernel.py_func, argtys, cc=(9, 0))
     except Exception as e:  # noqa: BLE001 - report every failure, keep going
@@ -143,5 +155,6 @@ for name in ("scan", "softmax", "movement", "index", "ordered", "conv", "pool", 
 
 for f in failures:
     print("FAIL", f)
-print(f"compiled {count - len(failures)} of {count} kernels")
+print(f"compiled {mine - len(failures)} of {mine} kernels" +
+      (f" (shard {SHARD}/{SHARDS} of {count})" if SHARDS > 1 else ""))
 sys.exit(1 if failures else 0)
