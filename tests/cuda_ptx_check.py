@@ -6,12 +6,15 @@ script builds each kernel family's kernels with numba-cuda's real target and com
 with explicit argument types. It prints one line per failure and "compiled N kernels".
 
 Run without NUMBA_ENABLE_CUDASIM; tests/test_cuda.py calls it in subprocesses, one per CPU
-core (up to 4), each compiling its share: ``--shard K/N`` compiles every N-th kernel from
-the K-th (0-based), so the N shards together compile each kernel once.
+core (up to 4), each compiling its share: ``--shard=K/N`` compiles every N-th kernel from
+the K-th (0-based) of a listing in a fixed order, prints the position and name of each
+kernel it compiles and a digest of the whole listing, so the caller can check that the N
+shards listed the same kernels and compiled each exactly once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 
 import numba
@@ -57,20 +60,27 @@ def tup(n):
 failures: list = []
 count = 0  # kernels listed (all shards)
 mine = 0  # kernels this shard compiles
-SHARD, SHARDS = 0, 1
+SHARD, SHARDS, SHARDED = 0, 1, False
 for _arg in sys.argv[1:]:
     if _arg.startswith("--shard="):
         SHARD, SHARDS = (int(v) for v in _arg.split("=", 1)[1].split("/"))
+        SHARDED = True  # (then each kernel compiled is named, for the caller to check)
 if not 0 <= SHARD < SHARDS:
     sys.exit(f"--shard=K/N needs 0 <= K < N, got {SHARD}/{SHARDS}")
+
+
+listed: list = []  # every kernel's name, in the order listed (the same in every shard)
 
 
 def check(what: str, kernel, argtys: tuple) -> None:
     global count, mine
     count += 1
+    listed.append(what)
     if (count - 1) % SHARDS != SHARD:
         return
     mine += 1
+    if SHARDED:
+        print("KERNEL", count - 1, what)
     try:
         cuda.compile_ptx(kernel.py_func, argtys, cc=(9, 0))
     except Exception as e:  # noqa: BLE001 - report every failure, keep going
@@ -133,7 +143,7 @@ for acc in (F64, I64):
     rows, cols = R._sum_kernels(acc)
     for T in (F32, F64) if acc is F64 else (I64,):
         # the result, float64 (int64) partials, or float64 losses summed into float32
-        for O in {T, acc} | ({F32} if acc is F64 else set()):
+        for O in sorted({T, acc} | ({F32} if acc is F64 else set()), key=str):
             check(f"sum rows {T}->{O}", rows, (arr(T), arr(O), I64, I64, I64, acc))
             check(f"sum cols {T}->{O}", cols, (arr(T), arr(O), I64, I64, I64, I64, acc))
 for T in (F32, F64, I64):
@@ -155,6 +165,7 @@ for name in ("scan", "softmax", "movement", "index", "ordered", "conv", "pool", 
 
 for f in failures:
     print("FAIL", f)
+digest = hashlib.sha1("\n".join(listed).encode()).hexdigest()
 print(f"compiled {mine - len(failures)} of {mine} kernels" +
-      (f" (shard {SHARD}/{SHARDS} of {count})" if SHARDS > 1 else ""))
+      (f" (shard {SHARD}/{SHARDS} of {count}, listing {digest})" if SHARDED else ""))
 sys.exit(1 if failures else 0)

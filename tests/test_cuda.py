@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -141,15 +142,29 @@ def test_every_cuda_kernel_compiles_for_a_gpu():
     procs = [subprocess.Popen([sys.executable, script, f"--shard={k}/{n}"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for k in range(n)]
-    done, listed = 0, set()
-    for p in procs:
-        out, err = p.communicate(timeout=1200)
-        assert p.returncode == 0, out[-4000:] + err[-4000:]
-        m = re.search(r"compiled (\d+) of (\d+) kernels(?: \(shard \d+/\d+ of (\d+)\))?", out)
+    deadline = time.monotonic() + 1200
+    outs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            outs.append((p.returncode, out, err))
+    finally:
+        for p in procs:  # (a shard that failed or ran out of time takes none along)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    done, digests, totals = [], set(), set()  # (done: the positions compiled)
+    for rc, out, err in outs:
+        assert rc == 0, out[-4000:] + err[-4000:]
+        m = re.search(r"compiled (\d+) of \1 kernels \(shard \d+/\d+ of (\d+), listing (\w+)\)",
+                      out)
         assert m, out[-4000:]
-        done += int(m.group(1))
-        listed.add(int(m.group(3) or m.group(2)))
-    assert len(listed) == 1 and done == listed.pop()  # every kernel, once
+        done += [int(i) for i in re.findall(r"^KERNEL (\d+) ", out, re.M)]
+        totals.add(int(m.group(2)))
+        digests.add(m.group(3))
+    # the shards listed the same kernels in the same order, and compiled each exactly once
+    assert len(digests) == 1 and len(totals) == 1
+    assert sorted(done) == list(range(totals.pop()))
 
 
 @needs_cuda
@@ -192,6 +207,40 @@ def test_gradients_flow_back_across_devices(rng):
     (w.cpu() * 3).sum().backward()
     assert w.grad.is_cuda
     assert_allclose(w.grad.cpu().numpy(), np.full_like(a, 3))
+
+
+@needs_cuda
+@pytest.mark.parametrize("loss", ["cross_entropy", "cross_entropy_sum", "cross_entropy_probs",
+                                  "nll_loss", "mse_loss"])
+def test_a_0d_cpu_gradient_for_a_cuda_loss_moves_to_the_device(loss, rng):
+    # torch takes a 0-dim CPU grad_output for a CUDA output; the loss gradients' factors are
+    # then made on the loss's device
+    F = jitgrad.nn.functional
+    xv = rng.standard_normal((3, 4))
+    tv = rng.integers(0, 4, 3)
+    make = {"cross_entropy": lambda x, d: F.cross_entropy(x, jitgrad.tensor(tv, device=d)),
+            "cross_entropy_sum": lambda x, d: F.cross_entropy(
+                x, jitgrad.tensor(tv, device=d), reduction="sum"),
+            "cross_entropy_probs": lambda x, d: F.cross_entropy(
+                x, jitgrad.tensor(np.full((3, 4), 0.25), device=d)),
+            "nll_loss": lambda x, d: F.nll_loss(x, jitgrad.tensor(tv, device=d)),
+            "mse_loss": lambda x, d: F.mse_loss(x, jitgrad.tensor(xv[::-1].copy(), device=d))}
+    grads = []
+    for d in ("cpu", "cuda"):
+        x = jitgrad.tensor(xv, device=d, requires_grad=True)
+        make[loss](x, d).backward(jitgrad.tensor(2.5, dtype=jitgrad.float64))  # (on the CPU)
+        grads.append(x.grad.cpu().numpy())
+    assert_allclose(grads[1], grads[0], rtol=1e-12, atol=1e-14)
+
+
+@needs_cuda
+def test_a_mean_over_a_subnormal_weight_sum_is_divided_not_scaled_by_its_inverse():
+    # 1 / 1e-310 overflows: the device's mean then sums first and divides, as the CPU does
+    xv = np.array([[0.1, 0.5, -0.3], [1.0, -1.0, 0.2]])
+    got = [float(jitgrad.nn.functional.cross_entropy(
+        jitgrad.tensor(xv, device=d), jitgrad.tensor([2, 0], device=d),
+        weight=jitgrad.tensor(np.full(3, 1e-310), device=d)).cpu()) for d in ("cpu", "cuda")]
+    assert np.isfinite(got[0]) and got[1] == got[0]
 
 
 @needs_cuda

@@ -457,6 +457,34 @@ def test_copies_the_driver_cannot_make_in_one_call_take_numba_cudas_path(copies)
     assert len(copies.driver.calls) == d0 and R.copies["count"] == 1
 
 
+def test_a_copy_during_the_check_waits_for_its_verdict(copies, monkeypatch):
+    import threading
+    import time
+
+    copies.driver = _FakeCopies(corrupt=True)
+    in_check = threading.Event()
+    real_up = R._numba_upload
+
+    def slow_up(v, a):  # the check's first copy, slow enough for another thread to arrive
+        in_check.set()
+        time.sleep(0.3)
+        real_up(v, a)
+
+    monkeypatch.setattr(R, "_numba_upload", slow_up)
+    blk, v = _device(np.float64, 8)
+    ctypes.memmove(v.ptr, np.arange(8.0).ctypes.data, 64)
+    other, w = _device(np.float64, 8)
+    with pytest.warns(RuntimeWarning):
+        t = threading.Thread(target=lambda: R.upload(w, np.ones(8)))
+        t.start()
+        in_check.wait()
+        got = np.empty(8)
+        R.download(v, got)  # must not copy directly before the check has failed
+        t.join()
+    np.testing.assert_array_equal(got, np.arange(8.0))
+    assert not R.copies["direct"] and R.copies["count"] == 0
+
+
 def test_numba_setting_keeps_every_copy_on_numba_cuda(copies, rng):
     R.copies["direct"] = False  # (what JITGRAD_CUDA_COPY=numba sets at import)
     blk, v = _device(np.float32, 4)

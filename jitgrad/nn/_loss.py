@@ -109,9 +109,12 @@ def _reduce(per: np.ndarray, reduction: str, denom: float, dt, shape: tuple) -> 
         return per.astype(dt).reshape(shape)
     if per.__class__ is not np.ndarray:  # on the device: one reduction kernel, no sync
         scale = 1.0
+        K = O.backend(per)
         if reduction == "mean":  # (1 / 0: inf, as numpy's division gives it)
             scale = 1.0 / denom if denom != 0 else math.copysign(math.inf, denom)
-        K = O.backend(per)
+            if denom != 0 and math.isinf(scale):  # (a subnormal denominator: sum, divide)
+                total = K.sum_(per.reshape(1, per.size, 1), np.float64)
+                return K.binary("div", total, np.array(denom), (1,)).astype(dt).reshape(())
         if dt == np.float32 or dt == np.float64:  # summed in float64, rounded once to dt
             return K.sum_(per.reshape(1, per.size, 1), dt, scale).reshape(())
         return K.sum_(per.reshape(1, per.size, 1), np.float64, scale).astype(dt).reshape(())
@@ -122,15 +125,19 @@ def _reduce(per: np.ndarray, reduction: str, denom: float, dt, shape: tuple) -> 
     return np.array(total, dtype=dt)
 
 
-def _scale(g: Tensor, reduction: str, denom: float, n: int):
+def _scale(g: Tensor, reduction: str, denom: float, n: int, like):
     """The float64 factor each of the n rows' (elements') loss gradient is multiplied by: g
-    itself ('none'), g ('sum') or g / denom ('mean'), as the backend's loss_scale gives it
-    to its gradient kernels (on the GPU: worked out inside them, without a launch or a
-    read-back)."""
+    itself ('none'), g ('sum') or g / denom ('mean'), as the loss's backend (that of its
+    storage `like`) gives it to its gradient kernels (on the GPU: worked out inside them,
+    without a launch or a read-back). A gradient on another device (a 0-d CPU tensor for a
+    CUDA loss, which torch accepts) is moved to the loss's first."""
     gd = g._data
+    if gd.__class__ is not like.__class__:
+        gd = _dev(np.ascontiguousarray(_host(gd)), like)
+    K = O.backend(like)
     if reduction == "none":
-        return O.backend(gd).loss_scale(_contig(gd).reshape(-1), 1.0, n)
-    return O.backend(gd).loss_scale(gd, denom if reduction == "mean" else 1.0, n)
+        return K.loss_scale(_contig(gd).reshape(-1), 1.0, n)
+    return K.loss_scale(gd, denom if reduction == "mean" else 1.0, n)
 
 
 def _scale_tensor(g: Tensor, reduction: str, denom: float, shape: tuple) -> Tensor:
@@ -341,7 +348,7 @@ def nll_grad(g: Tensor, x: Tensor, st: _Classes) -> Tensor:
         dense[n, st.tgt[keep], d] = -w[st.tgt[keep]]
         s = _scale_tensor(g, st.reduction, st.denom, (N, 1, Dn))
         return V.reshape(O.mul(s, _wrap(_dev(dense, x._data))), shape)
-    s = _scale(g, st.reduction, st.denom, N * Dn)
+    s = _scale(g, st.reduction, st.denom, N * Dn, st.w)
     return _wrap(O.backend(st.w).nll_grad(s, st.tk.reshape(N, Dn), st.w, st.ii, (N, C, Dn),
                                           st.w.dtype, shape))
 
@@ -415,7 +422,7 @@ def cross_entropy_grad(g: Tensor, x: Tensor, st: _Classes) -> Tensor:
         r = O.mul(s, O.sub(O.mul(p, _wrap(_dev(a.astype(dt), xd))),
                            _wrap(_dev(q.astype(dt), xd))))
         return V.reshape(r, xd.shape)
-    s = _scale(g, st.reduction, st.denom, N * Dn)
+    s = _scale(g, st.reduction, st.denom, N * Dn, xd)
     rows = _rows(xd, N, C, Dn)
     gr = O.backend(xd).cross_entropy_index_grad(rows, st.lse, s, st.tk, st.w, st.ii, st.eps,
                                                 xd.shape if Dn == 1 else None)
@@ -491,7 +498,7 @@ def cross_entropy_prob_grad_input(g: Tensor, x: Tensor, t: Tensor, w, st: _Probs
         r = O.mul(s, O.sub(O.mul(p, O.sum(q, 1, keepdim=True)), q))
         return V.reshape(r, xd.shape)
     dt = st.w.dtype
-    s = _scale(g, st.reduction, st.denom, N * Dn)
+    s = _scale(g, st.reduction, st.denom, N * Dn, xd)
     xr = _rows(xd.astype(dt, copy=False), N, C, Dn)
     pr = _rows(t._data.astype(dt, copy=False), N, C, Dn)
     gr = O.backend(xd).cross_entropy_prob_grad(xr, st.lse, s, pr, st.w, st.eps,

@@ -452,13 +452,19 @@ def _direct(fn: str, dst: int, src: int, nbytes: int) -> bool:
 
 
 def _check_copies() -> None:
-    """Round-trip known bytes through the direct copies and numba-cuda's (once)."""
+    """Round-trip known bytes through the direct copies and numba-cuda's (once). A thread
+    that copies meanwhile waits here for the verdict: "checked" is set only after it."""
     with _copy_lock:
         if copies["checked"]:
             return
-        copies["checked"] = True
-        if not copies["direct"]:
-            return
+        try:
+            _round_trip()
+        finally:
+            copies["checked"] = True
+
+
+def _round_trip() -> None:
+    if copies["direct"]:
         try:
             cuda.current_context()  # (the driver calls need one current in this thread)
             blk = ALLOCATOR.allocate(64)
@@ -480,7 +486,7 @@ def _check_copies() -> None:
             copies["why_off"] = f"{type(e).__name__}: {e}"
             warnings.warn("jitgrad: direct host/device copies failed their self-check "
                           f"({copies['why_off']}); every copy goes through numba-cuda",
-                          RuntimeWarning, stacklevel=4)
+                          RuntimeWarning, stacklevel=5)
 
 
 def _flat_bytes(v, a: np.ndarray) -> int:

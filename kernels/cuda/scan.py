@@ -311,7 +311,7 @@ def ptx_checks() -> list:
         T0, acc = numba.from_dtype(np.dtype(dt)), _acc(dt)
         for mode in (SUM, PROD, LINREC) if dt != np.int64 else (SUM, PROD):
             totals, rescan = _chunk_kernels(acc, mode)
-            for T in {T0, acc}:
+            for T in sorted({T0, acc}, key=str):  # (a fixed order: the PTX check shards it)
                 checks.append((f"scan totals {T} mode={mode}", totals,
                                (arr(T), arr(T), arr(acc), arr(acc), I64, I64, I64, I64, B1)))
                 checks.append((f"scan rescan {T} mode={mode}", rescan,
