@@ -369,8 +369,10 @@ def main() -> None:
 
         def step():
             opt.zero_grad()
-            lib.nn.functional.cross_entropy(net(xb), yb).backward()
+            loss = lib.nn.functional.cross_entropy(net(xb), yb)
+            loss.backward()
             opt.step()
+            return loss
         return step
 
     with section("mlp"):
@@ -389,6 +391,12 @@ def main() -> None:
         host = (time.perf_counter() - t0) / reps
         jitgrad.cuda.synchronize()
         row("MLP step host time (ms)", host * 1e3, None, "ms", "Python and launches, no sync")
+        # a training loop that reads its loss every step (loss.item(): a synchronising copy)
+        jit_item, _ = J(lambda: jstep().item(), reps, rounds)
+        tstep = mlp_step(torch, 4 if q else 128, sizes) if torch else None
+        t_item = T(lambda: tstep().item(), reps, rounds)[0] if torch else None
+        row("MLP step + loss.item() (ms)", jit_item * 1e3, t_item * 1e3 if t_item else None,
+            "ms", f"ratio {jit_item / t_item:.2f}x" if t_item else "")
         if args.profile:  # where the host time of a step goes, for the next session
             import cProfile
             import io

@@ -81,7 +81,7 @@ if [ "$left" -gt 30 ]; then
 fi
 
 echo "== card and versions"; cat "$OUT/env.txt" | grep -v -i warning | head -16
-echo "== bench/gpu.py"; grep -v "^wrote" "$OUT/gpu.txt" | tail -30
+echo "== bench/gpu.py"; grep -v "^wrote" "$OUT/gpu.txt" | tail -45
 [ -f "$OUT/gemm_ncu.txt" ] && { echo "== ncu, one GEMM"; grep -E "Throughput|Occupancy|Registers|Stall|ncu exit|not installed|ERR" "$OUT/gemm_ncu.txt" | head -20; }
 echo "== the suite on cuda"; grep -E "^(FAILED|ERROR)" "$OUT/suite.txt" | cut -c1-200 | head -40
 tail -3 "$OUT/suite.txt" 2>/dev/null
