@@ -400,13 +400,17 @@ def _device(dtype, n):
     return blk, R.view(blk, 0, (n,), (dt.itemsize,), dt)
 
 
-def test_copies_go_direct_after_the_round_trip_check(copies, rng):
-    blk, v = _device(np.float32, 37)
-    a = rng.standard_normal(37).astype(np.float32)
+def _there_and_back(v, a) -> None:
+    """Upload `a` into view `v`, download it again, and require the same values."""
     R.upload(v, a)
-    got = np.empty(37, np.float32)
+    got = np.empty_like(a)
     R.download(v, got)
     np.testing.assert_array_equal(got, a)
+
+
+def test_copies_go_direct_after_the_round_trip_check(copies, rng):
+    blk, v = _device(np.float32, 37)
+    _there_and_back(v, rng.standard_normal(37).astype(np.float32))
     assert R.copies["checked"] and R.copies["direct"] and R.copies["count"] == 2
     # the check itself ran one copy each way through numba-cuda and through the driver,
     # then the two copies above went straight to the driver
@@ -488,9 +492,5 @@ def test_a_copy_during_the_check_waits_for_its_verdict(copies, monkeypatch):
 def test_numba_setting_keeps_every_copy_on_numba_cuda(copies, rng):
     R.copies["direct"] = False  # (what JITGRAD_CUDA_COPY=numba sets at import)
     blk, v = _device(np.float32, 4)
-    a = rng.standard_normal(4).astype(np.float32)
-    R.upload(v, a)
-    got = np.empty(4, np.float32)
-    R.download(v, got)
-    np.testing.assert_array_equal(got, a)
+    _there_and_back(v, rng.standard_normal(4).astype(np.float32))
     assert copies.numba == ["up", "down"] and copies.driver.calls == []
