@@ -234,6 +234,18 @@ def test_a_0d_cpu_gradient_for_a_cuda_loss_moves_to_the_device(loss, rng):
 
 
 @needs_cuda
+@pytest.mark.parametrize("dev, gdev", [("cpu", "cuda"), ("cuda", "cpu")])
+def test_a_seed_on_another_device_moves_when_0d_else_raises_torchs_error(dev, gdev):
+    x = jitgrad.tensor([1.0, 2.0], device=dev, requires_grad=True)
+    (x * 3).sum().backward(jitgrad.tensor(2.0, dtype=jitgrad.float64, device=gdev))
+    assert x.grad.device == x.device and x.grad.tolist() == [6.0, 6.0]
+    with pytest.raises(RuntimeError, match=f"invalid gradient at index 0 - expected device "
+                                           f"{x.device} but got {jitgrad.device(gdev)}"):
+        jitgrad.autograd.grad(x * 3, x, jitgrad.ones(2, dtype=jitgrad.float64, device=gdev))
+    assert x.grad.tolist() == [6.0, 6.0]
+
+
+@needs_cuda
 def test_a_mean_over_a_subnormal_weight_sum_is_divided_not_scaled_by_its_inverse():
     # 1 / 1e-310 overflows: the device's mean then sums first and divides, as the CPU does
     xv = np.array([[0.1, 0.5, -0.3], [1.0, -1.0, 0.2]])

@@ -64,6 +64,13 @@ def _seeds(outputs: tuple, grad_outputs: tuple, create_graph: bool) -> list:
                     f"Mismatch in shape: grad_output[{i}] has a shape of "
                     f"{Size(g._data.shape)!r} and output[{i}] has a shape of "
                     f"{Size(out._data.shape)!r}.")
+            if g._data.__class__ is not out._data.__class__:
+                # torch moves a 0-d gradient to its output's device; a gradient of more
+                # dimensions on another device is an error
+                if g._data.ndim:
+                    raise RuntimeError(f"invalid gradient at index {i} - expected device "
+                                       f"{out.device} but got {g.device}")
+                g = g.to(out.device)
             if g._data.dtype != out._data.dtype:
                 g = g.to(out.dtype)
             if not create_graph:

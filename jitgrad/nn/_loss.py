@@ -113,7 +113,7 @@ def _reduce(per: np.ndarray, reduction: str, denom: float, dt, shape: tuple) -> 
         if reduction == "mean":  # (1 / 0: inf, as numpy's division gives it)
             scale = 1.0 / denom if denom != 0 else math.copysign(math.inf, denom)
             if denom != 0 and math.isinf(scale):  # (a subnormal denominator: sum, divide)
-                total = K.sum_(per.reshape(1, per.size, 1), np.float64)
+                total = K.sum_(per.reshape(1, per.size, 1), np.float64).reshape(1)
                 return K.binary("div", total, np.array(denom), (1,)).astype(dt).reshape(())
         if dt == np.float32 or dt == np.float64:  # summed in float64, rounded once to dt
             return K.sum_(per.reshape(1, per.size, 1), dt, scale).reshape(())
@@ -560,7 +560,10 @@ def _pointwise(name: str, rule, x: Tensor, y: Tensor, shape: tuple, dt, extra: t
     return record(rule, _wrap(out), (x, y), (x, y, st))
 
 
-def _pw_scale(g: Tensor, st: _Pointwise) -> np.ndarray:
+def _pw_scale(g: Tensor, st: _Pointwise):
+    """The factor a per-element loss's gradient is multiplied by, in its dtype: g itself
+    ('none'), or g ('sum') or g / n ('mean') as one value; on the device, the reduced
+    loss's g and divisor as loss_scale gives them (the kernel divides)."""
     gd = g._data
     if st.reduction == "none":
         return _contig(gd, st.dt)
